@@ -1,0 +1,95 @@
+"""The one place the test matrix is declared.
+
+`nox` runs the default sessions: every package's tests on every supported Python, each leg
+with only that package and the packages below it installed; lint; type checks; the version
+check. Heavy suites (benchmarks) are their own sessions and take `--quick` for a small size.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+PYTHONS = ["3.11", "3.12", "3.13"]
+
+# Each package with the workspace packages it builds on (its leg installs exactly these).
+LAYERS: dict[str, list[str]] = {
+    "storage": ["s3w-storage"],
+    "thumbs": ["s3w-thumbs"],
+    "tasks": ["s3w-storage", "s3w-thumbs", "s3w-tasks"],
+    "cli": ["s3w-storage", "s3w-thumbs", "s3w-tasks", "s3w-cli"],
+}
+# Test folders each leg runs; integration tests need every package, so they ride the cli leg.
+TEST_DIRS: dict[str, list[str]] = {
+    "storage": ["tests/storage"],
+    "thumbs": ["tests/thumbs"],
+    "tasks": ["tests/tasks"],
+    "cli": ["tests/cli", "tests/integration"],
+}
+
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True
+nox.options.download_python = "never"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["tests", "lint", "typecheck", "versions"]
+
+
+def _install(session: nox.Session, packages: list[str], *groups: str) -> None:
+    args: list[str] = []
+    for group in groups:
+        args += nox.project.dependency_groups(PYPROJECT, group)
+    for package in packages:
+        args += ["-e", str(ROOT / "packages" / package)]
+    session.install(*args)
+
+
+@nox.session(python=PYTHONS)
+@nox.parametrize("package", list(LAYERS))
+def tests(session: nox.Session, package: str) -> None:
+    """Run one package's tests with only it and the packages below it installed."""
+    _install(session, LAYERS[package], "test")
+    dirs = [d for d in TEST_DIRS[package] if any((ROOT / d).glob("**/test_*.py"))]
+    session.run(
+        "pytest",
+        *dirs,
+        *session.posargs,
+        env={"S3W_TEST_LEG": package},
+    )
+
+
+@nox.session(python=PYTHONS[0])
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHONS[0])
+def typecheck(session: nox.Session) -> None:
+    """mypy over every package (strict for s3w-storage, per pyproject)."""
+    _install(session, list(LAYERS["cli"]), "lint")
+    for package in LAYERS["cli"]:
+        session.run("mypy", str(ROOT / "packages" / package / "src"))
+
+
+@nox.session(python=False)
+def versions(session: nox.Session) -> None:
+    """Fail when the four packages' versions or their sibling pins drift apart."""
+    session.run("python", str(ROOT / "scripts" / "check_versions.py"))
+
+
+@nox.session(python=PYTHONS[0])
+def bench(session: nox.Session) -> None:
+    """Benchmarks side by side with the tools users would pick instead (`-- --quick` for CI)."""
+    _install(session, LAYERS["cli"], "test", "bench")
+    scripts = sorted((ROOT / "benchmarks").glob("bench_*.py"))
+    only = os.environ.get("S3W_BENCH")
+    for script in scripts:
+        if only and only not in script.stem:
+            continue
+        session.run("python", str(script), *session.posargs)

@@ -1,0 +1,3 @@
+"""The s3w command."""
+
+__version__ = "0.1.0"

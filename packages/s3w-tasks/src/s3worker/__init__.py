@@ -1,0 +1,1 @@
+"""Compatibility package: existing deployments start `celery -A s3worker.celery_app worker`."""
