@@ -16,7 +16,9 @@ def main() -> int:
     versions: dict[str, str] = {}
     projects = {}
     for name in PACKAGES:
-        project = tomllib.loads((ROOT / "packages" / name / "pyproject.toml").read_text())["project"]
+        project = tomllib.loads((ROOT / "packages" / name / "pyproject.toml").read_text())[
+            "project"
+        ]
         projects[name] = project
         versions[name] = project["version"]
         module = name.replace("-", "_")
@@ -31,7 +33,9 @@ def main() -> int:
         for requirement in project.get("dependencies", []):
             sibling = re.match(r"(s3w-[a-z]+)\s*(.*)", requirement)
             if sibling and sibling.group(1) in PACKAGES and sibling.group(2) != f"=={version}":
-                problems.append(f"{name} requires {requirement!r}; siblings must be pinned =={version}")
+                problems.append(
+                    f"{name} requires {requirement!r}; siblings must be pinned =={version}"
+                )
     for problem in problems:
         print(f"version check: {problem}", file=sys.stderr)
     if not problems:

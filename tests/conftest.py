@@ -41,6 +41,7 @@ _KEPT = {"AWS_CA_BUNDLE"}
 _CACHES = [
     ("s3w_storage.settings", "get_settings"),
     ("s3w_storage.client", "get_client"),
+    ("s3w_storage.objects", "get_storage"),
     ("s3w_thumbs.settings", "get_settings"),
     ("s3w_tasks.settings", "get_settings"),
     ("s3w_tasks.db", "get_engine"),
@@ -59,7 +60,11 @@ def clear_caches() -> None:
 def isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Remove the machine's storage settings; clear settings caches around each test."""
     for name in list(os.environ):
-        if name.startswith(_ISOLATED_PREFIXES) and name not in _KEPT and not name.startswith("S3W_TEST_"):
+        if (
+            name.startswith(_ISOLATED_PREFIXES)
+            and name not in _KEPT
+            and not name.startswith("S3W_TEST_")
+        ):
             monkeypatch.delenv(name)
     clear_caches()
     yield
@@ -190,7 +195,9 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
             cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         yield _with_database(pg_server_url, name)
         with admin.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
     finally:
         admin.close()
 

@@ -1,0 +1,78 @@
+"""The S3 client factory for AWS, Cloudflare R2 and any S3-compatible endpoint."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from s3w_storage.settings import StorageSettings
+else:
+    S3Client = Any
+
+
+def client_config(settings: StorageSettings, *, pool_size: int | None = None) -> Config:
+    """botocore configuration: SigV4, bounded standard retries, explicit timeouts, a pool
+    sized to the transfer concurrency, and checksums that S3-compatible stores accept."""
+    checksum = settings.effective_checksum
+    return Config(
+        region_name=settings.effective_region,
+        signature_version="s3v4",
+        retries={"mode": settings.retry_mode, "max_attempts": settings.max_attempts},
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        max_pool_connections=pool_size or settings.max_concurrency + 4,
+        s3={"addressing_style": settings.effective_addressing_style},
+        request_checksum_calculation=checksum,
+        response_checksum_validation=checksum,
+        user_agent_extra="s3w",
+    )
+
+
+def make_client(settings: StorageSettings, *, pool_size: int | None = None) -> S3Client:
+    """A new S3 client for ``settings``. Clients are not shared across processes."""
+    credentials = settings.credentials()
+    kwargs: dict[str, Any] = {}
+    if credentials is not None:
+        kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"] = credentials
+    session = boto3.session.Session()
+    return session.client(
+        "s3",
+        endpoint_url=settings.effective_endpoint,
+        config=client_config(settings, pool_size=pool_size),
+        **kwargs,
+    )
+
+
+class _PerProcess:
+    """One client per process, built on first use (after a fork, the child builds its own)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._client: S3Client | None = None
+
+    def __call__(self) -> S3Client:
+        pid = os.getpid()
+        with self._lock:
+            if self._client is None or self._pid != pid:
+                from s3w_storage.settings import get_settings
+
+                self._client = make_client(get_settings())
+                self._pid = pid
+            return self._client
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._client = None
+            self._pid = None
+
+
+#: The process's client from :func:`s3w_storage.settings.get_settings`; ``cache_clear()`` resets.
+get_client = _PerProcess()

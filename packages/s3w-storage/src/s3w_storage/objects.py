@@ -1,0 +1,382 @@
+"""Object operations on one bucket under one prefix: upload, download, head, list, delete, presign.
+
+Every method takes keys relative to the prefix (the strings from :mod:`s3w_storage.keys`)
+and raises only :class:`~s3w_storage.errors.StorageError` subclasses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from s3w_storage.errors import InvalidArgument, InvalidKey, StorageError, translate
+from s3w_storage.keys import check_relative, content_type_for, with_prefix
+from s3w_storage.settings import MAX_PRESIGN_EXPIRY
+
+if TYPE_CHECKING:
+    from s3w_storage.client import S3Client
+    from s3w_storage.settings import StorageSettings
+
+DELETE_BATCH = 1000  # the S3 DeleteObjects limit
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a listing or HEAD says about one object; ``key`` is relative to the prefix."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime | None = None
+    content_type: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_multipart(self) -> bool:
+        """A multipart ETag ("<md5>-<parts>") is not the MD5 of the content."""
+        return "-" in self.etag
+
+
+@dataclass
+class DeleteResult:
+    """Outcome of a batched delete: how many keys were deleted and which ones failed."""
+
+    deleted: int = 0
+    errors: list[tuple[str, str, str]] = field(default_factory=list)  # (key, code, message)
+
+    def raise_for_errors(self) -> None:
+        if self.errors:
+            key, code, message = self.errors[0]
+            more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+            raise StorageError(f"could not delete {key}: {code} {message}{more}")
+
+
+def transfer_config(settings: StorageSettings) -> TransferConfig:
+    """Multipart settings for large files; concurrency matches the client's pool."""
+    return TransferConfig(
+        multipart_threshold=settings.multipart_threshold,
+        multipart_chunksize=settings.multipart_chunksize,
+        max_concurrency=settings.max_concurrency,
+        use_threads=True,
+    )
+
+
+class Storage:
+    """One bucket and prefix, reached through one client."""
+
+    def __init__(self, client: S3Client, settings: StorageSettings) -> None:
+        if not settings.bucket_name:
+            raise InvalidArgument("no bucket configured: set PM_S3_BUCKET_NAME")
+        self.client = client
+        self.settings = settings
+        self.bucket: str = settings.bucket_name
+        self.prefix: str = settings.prefix
+        self.transfer = transfer_config(settings)
+
+    # ------------------------------------------------------------------ helpers
+
+    def full_key(self, key: str) -> str:
+        """The bucket key for a relative ``key`` (prefix applied, traversal refused)."""
+        return with_prefix(self.prefix, check_relative(key))
+
+    def relative_key(self, full_key: str) -> str:
+        if not self.prefix:
+            return full_key
+        head = self.prefix + "/"
+        if not full_key.startswith(head):
+            raise InvalidKey(f"{full_key!r} is outside the prefix {self.prefix!r}")
+        return full_key[len(head) :]
+
+    def _call(self, func: Callable[[], T], key: str | None = None) -> T:
+        try:
+            return func()
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(
+                exc,
+                bucket=self.bucket,
+                key=key,
+                endpoint=self.settings.effective_endpoint,
+                credentials_hint=self.settings.credentials_hint,
+            ) from exc
+
+    # ------------------------------------------------------------------ writes
+
+    def upload_file(
+        self,
+        path: str | os.PathLike[str],
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Upload a local file: one PUT below the multipart threshold, multipart above."""
+        full = self.full_key(key)
+        extra: dict[str, Any] = {"ContentType": content_type or content_type_for(key)}
+        if metadata:
+            extra["Metadata"] = dict(metadata)
+        size = os.stat(path).st_size
+        if size < self.settings.multipart_threshold:
+            with open(path, "rb") as body:
+                self._call(
+                    lambda: self.client.put_object(
+                        Bucket=self.bucket, Key=full, Body=body, **extra
+                    ),
+                    key,
+                )
+            return
+        self._call(
+            lambda: self.client.upload_file(
+                os.fspath(path), self.bucket, full, ExtraArgs=extra, Config=self.transfer
+            ),
+            key,
+        )
+
+    def upload_bytes(
+        self,
+        data: bytes,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Upload bytes held in memory as one object."""
+        full = self.full_key(key)
+        extra: dict[str, Any] = {"ContentType": content_type or content_type_for(key)}
+        if metadata:
+            extra["Metadata"] = dict(metadata)
+        self._call(
+            lambda: self.client.put_object(Bucket=self.bucket, Key=full, Body=data, **extra), key
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    def download_file(self, key: str, dest: str | os.PathLike[str]) -> Path:
+        """Download to ``dest`` atomically: a temporary file beside it, renamed when complete."""
+        full = self.full_key(key)
+        target = Path(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name[:40]}.", suffix=".s3w-part", dir=target.parent
+        )
+        os.close(fd)
+        try:
+            self._call(
+                lambda: self.client.download_file(
+                    self.bucket, full, tmp_name, Config=self.transfer
+                ),
+                key,
+            )
+            os.replace(tmp_name, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+        return target
+
+    def get_bytes(self, key: str) -> bytes:
+        """The whole object in memory (for small objects only)."""
+        full = self.full_key(key)
+        response = self._call(lambda: self.client.get_object(Bucket=self.bucket, Key=full), key)
+        body = response["Body"]
+        try:
+            return self._call(body.read, key)
+        finally:
+            body.close()
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """The object's size, ETag and metadata, or None when there is no object at ``key``.
+
+        Only a 404 means absent: a 403 raises :class:`~s3w_storage.errors.AccessDenied`.
+        """
+        full = self.full_key(key)
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=full)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = exc.response.get("Error", {}).get("Code")
+            if status == 404 and code != "NoSuchBucket":
+                return None
+            raise translate(
+                exc,
+                bucket=self.bucket,
+                key=key,
+                endpoint=self.settings.effective_endpoint,
+                credentials_hint=self.settings.credentials_hint,
+            ) from exc
+        except BotoCoreError as exc:
+            raise translate(
+                exc, bucket=self.bucket, key=key, endpoint=self.settings.effective_endpoint
+            ) from exc
+        return ObjectInfo(
+            key=key,
+            size=int(response["ContentLength"]),
+            etag=response.get("ETag", "").strip('"'),
+            last_modified=response.get("LastModified"),
+            content_type=response.get("ContentType"),
+            metadata=response.get("Metadata", {}),
+        )
+
+    def exists(self, key: str) -> bool:
+        return self.head(key) is not None
+
+    def iter_objects(
+        self, prefix: str = "", *, start_after: str | None = None
+    ) -> Iterator[ObjectInfo]:
+        """Every object whose relative key starts with ``prefix``, in key order, page by page."""
+        if prefix.startswith("/") or any(p in (".", "..") for p in prefix.split("/")):
+            raise InvalidKey(f"{prefix!r} is absolute or has a '.' or '..' segment")
+        full_prefix = self.prefix + "/" + prefix if self.prefix else prefix
+        paginator = self.client.get_paginator("list_objects_v2")
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Prefix": full_prefix,
+            "PaginationConfig": {"PageSize": 1000},
+        }
+        if start_after:
+            kwargs["StartAfter"] = self.full_key(start_after)
+        pages = iter(paginator.paginate(**kwargs))
+        while True:
+            page = self._call(lambda: next(pages, None), prefix or None)
+            if page is None:
+                return
+            for item in page.get("Contents", []):
+                yield ObjectInfo(
+                    key=self.relative_key(item["Key"]),
+                    size=int(item["Size"]),
+                    etag=item.get("ETag", "").strip('"'),
+                    last_modified=item.get("LastModified"),
+                )
+
+    # ------------------------------------------------------------------ deletes
+
+    def delete(self, keys: Iterable[str]) -> DeleteResult:
+        """Delete keys in batches of 1,000; a key with no object counts as deleted."""
+        result = DeleteResult()
+        batch: list[str] = []
+        for key in keys:
+            batch.append(self.full_key(key))
+            if len(batch) == DELETE_BATCH:
+                self._delete_batch(batch, result)
+                batch = []
+        if batch:
+            self._delete_batch(batch, result)
+        return result
+
+    def _delete_batch(self, full_keys: list[str], result: DeleteResult) -> None:
+        response = self._call(
+            lambda: self.client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": k} for k in full_keys], "Quiet": True},
+            )
+        )
+        failed = [
+            (
+                self.relative_key(error.get("Key", "?")),
+                error.get("Code", "?"),
+                error.get("Message", ""),
+            )
+            for error in response.get("Errors", [])
+            if error.get("Code") != "NoSuchKey"
+        ]
+        result.errors.extend(failed)
+        result.deleted += len(full_keys) - len(failed)
+
+    def delete_prefix(self, prefix: str) -> DeleteResult:
+        """Delete every object under a folder ``prefix`` (it must end in '/'); empty is success."""
+        if not prefix.endswith("/"):
+            raise InvalidKey(f"{prefix!r} must end with '/' so that it names one folder")
+        check_relative(prefix[:-1])
+        return self.delete(info.key for info in self.iter_objects(prefix))
+
+    # ------------------------------------------------------------------ presigning
+
+    def _expiry(self, expires: int | None) -> int:
+        value = self.settings.presigned_url_expires if expires is None else expires
+        if not 1 <= value <= MAX_PRESIGN_EXPIRY:
+            raise InvalidArgument(
+                f"expiry {value} s is outside 1..{MAX_PRESIGN_EXPIRY} s (SigV4 allows at most seven days)"
+            )
+        return value
+
+    def presigned_get_url(self, key: str, expires: int | None = None) -> str:
+        """A URL anyone can GET the object with until it expires."""
+        seconds = self._expiry(expires)
+        full = self.full_key(key)
+        return self._call(
+            lambda: self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": full}, ExpiresIn=seconds
+            ),
+            key,
+        )
+
+    def presigned_put_url(
+        self, key: str, expires: int | None = None, *, content_type: str | None = None
+    ) -> str:
+        """A URL that accepts one PUT of the object until it expires."""
+        seconds = self._expiry(expires)
+        full = self.full_key(key)
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": full}
+        if content_type:
+            params["ContentType"] = content_type
+        return self._call(
+            lambda: self.client.generate_presigned_url(
+                "put_object", Params=params, ExpiresIn=seconds
+            ),
+            key,
+        )
+
+    # ------------------------------------------------------------------ bucket
+
+    def check_bucket(self) -> None:
+        """Raise a clear error when the bucket is missing, unreachable or refused."""
+        self._call(lambda: self.client.head_bucket(Bucket=self.bucket))
+
+    def upload_many(
+        self,
+        items: Iterable[tuple[str | os.PathLike[str], str]],
+        *,
+        jobs: int | None = None,
+    ) -> list[tuple[str, StorageError | None]]:
+        """Upload (path, key) pairs concurrently; returns (key, error or None) for each."""
+
+        def one(item: tuple[str | os.PathLike[str], str]) -> tuple[str, StorageError | None]:
+            path, key = item
+            try:
+                self.upload_file(path, key)
+            except StorageError as exc:
+                return key, exc
+            except OSError as exc:
+                return key, StorageError(f"cannot read {os.fspath(path)}: {exc.strerror}")
+            return key, None
+
+        with ThreadPoolExecutor(max_workers=jobs or self.settings.max_concurrency) as pool:
+            return list(pool.map(one, items))
+
+
+@lru_cache(maxsize=1)
+def _storage_for_pid(pid: int) -> Storage:
+    from s3w_storage.client import get_client
+    from s3w_storage.settings import get_settings
+
+    return Storage(get_client(), get_settings())
+
+
+def get_storage() -> Storage:
+    """The process's :class:`Storage` from the environment, built on first use."""
+    return _storage_for_pid(os.getpid())
+
+
+get_storage.cache_clear = _storage_for_pid.cache_clear  # type: ignore[attr-defined]

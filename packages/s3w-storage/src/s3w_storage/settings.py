@@ -1,0 +1,261 @@
+"""Storage settings from the environment: loaded on first use, cached, clearable."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from functools import lru_cache
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from s3w_storage.errors import ConfigError
+
+MAX_PRESIGN_EXPIRY = 604_800  # seven days: the SigV4 limit
+
+_BACKENDS = {"aws": "aws", "s3": "aws", "cloudflare": "cloudflare", "r2": "cloudflare"}
+
+
+def _env(*names: str) -> Any:
+    return AliasChoices(*names)
+
+
+class StorageSettings(BaseSettings):
+    """Every storage setting; the environment names are listed in the README's table.
+
+    Construct it directly to read the environment without checks (``s3w config`` does);
+    use :func:`get_settings` to get checked, cached settings.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, populate_by_name=True)
+
+    backend: Literal["aws", "cloudflare"] = Field(
+        "aws", validation_alias=_env("STORAGE_BACKEND", "PM_STORAGE_BACKEND")
+    )
+    bucket_name: str | None = Field(
+        None, validation_alias=_env("PM_S3_BUCKET_NAME", "PM_BUCKET_NAME")
+    )
+    prefix: str = Field("", validation_alias=_env("PM_PREFIX"))
+    media_root: str = Field("media", validation_alias=_env("PM_MEDIA_ROOT"))
+
+    aws_access_key_id: SecretStr | None = Field(None, validation_alias=_env("AWS_ACCESS_KEY_ID"))
+    aws_secret_access_key: SecretStr | None = Field(
+        None, validation_alias=_env("AWS_SECRET_ACCESS_KEY")
+    )
+    aws_region_name: str | None = Field(
+        None, validation_alias=_env("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+
+    r2_access_key_id: SecretStr | None = Field(
+        None, validation_alias=_env("R2_ACCESS_KEY_ID", "PM_R2_ACCESS_KEY_ID")
+    )
+    r2_secret_access_key: SecretStr | None = Field(
+        None, validation_alias=_env("R2_SECRET_ACCESS_KEY", "PM_R2_SECRET_ACCESS_KEY")
+    )
+    r2_account_id: str | None = Field(
+        None, validation_alias=_env("R2_ACCOUNT_ID", "PM_R2_ACCOUNT_ID")
+    )
+
+    endpoint_url: str | None = Field(
+        None, validation_alias=_env("PM_S3_ENDPOINT_URL", "S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
+    )
+    addressing_style: Literal["auto", "path", "virtual"] | None = Field(
+        None, validation_alias=_env("PM_S3_ADDRESSING_STYLE")
+    )
+    allow_http: bool = Field(False, validation_alias=_env("PM_S3_ALLOW_HTTP"))
+    checksum: Literal["auto", "when_supported", "when_required"] = Field(
+        "auto", validation_alias=_env("PM_S3_CHECKSUM")
+    )
+    retry_mode: Literal["standard", "adaptive"] = Field(
+        "standard", validation_alias=_env("PM_S3_RETRY_MODE")
+    )
+    max_attempts: int = Field(5, ge=1, le=20, validation_alias=_env("PM_S3_MAX_ATTEMPTS"))
+    connect_timeout: float = Field(
+        5.0, gt=0, le=300, validation_alias=_env("PM_S3_CONNECT_TIMEOUT")
+    )
+    read_timeout: float = Field(60.0, gt=0, le=3600, validation_alias=_env("PM_S3_READ_TIMEOUT"))
+    max_concurrency: int = Field(16, ge=1, le=256, validation_alias=_env("PM_S3_MAX_CONCURRENCY"))
+    multipart_threshold: int = Field(
+        64 * 1024 * 1024, ge=5 * 1024 * 1024, validation_alias=_env("PM_S3_MULTIPART_THRESHOLD")
+    )
+    multipart_chunksize: int = Field(
+        64 * 1024 * 1024, ge=5 * 1024 * 1024, validation_alias=_env("PM_S3_MULTIPART_CHUNKSIZE")
+    )
+    presigned_url_expires: int = Field(
+        3600, ge=1, le=MAX_PRESIGN_EXPIRY, validation_alias=_env("PRESIGNED_URL_EXPIRES")
+    )
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _backend(cls, value: object) -> object:
+        if isinstance(value, str):
+            name = value.strip().lower()
+            if name == "local":
+                raise ValueError(
+                    "'local' storage needs no s3w worker; s3w mirrors media to S3: use aws or cloudflare"
+                )
+            if name not in _BACKENDS:
+                raise ValueError(
+                    f"{value!r} is not a backend: use aws (or s3) or cloudflare (or r2)"
+                )
+            return _BACKENDS[name]
+        return value
+
+    @field_validator("prefix", mode="before")
+    @classmethod
+    def _prefix(cls, value: object) -> object:
+        if not isinstance(value, str) or not value:
+            return value
+        if value.startswith("/") or value.endswith("/"):
+            raise ValueError(
+                f"{value!r} must not start or end with '/' (Papermerge joins it with one)"
+            )
+        for part in value.split("/"):
+            if part in ("", ".", "..") or "\\" in part or "\x00" in part:
+                raise ValueError(f"{value!r} has an empty, '.', '..' or invalid segment")
+        return value
+
+    # ---------------------------------------------------------------- derived values
+
+    @property
+    def is_aws(self) -> bool:
+        return self.backend == "aws" and not self.endpoint_url
+
+    @property
+    def effective_endpoint(self) -> str | None:
+        """The endpoint URL boto3 is given (None = AWS's regional endpoint)."""
+        if self.endpoint_url:
+            return self.endpoint_url.rstrip("/")
+        if self.backend == "cloudflare" and self.r2_account_id:
+            return f"https://{self.r2_account_id}.r2.cloudflarestorage.com"
+        return None
+
+    @property
+    def effective_region(self) -> str | None:
+        if self.backend == "cloudflare":
+            return "auto"
+        return self.aws_region_name or ("us-east-1" if self.endpoint_url else None)
+
+    @property
+    def effective_checksum(self) -> str:
+        """``when_supported`` on AWS itself; ``when_required`` on R2 and other S3 stores."""
+        if self.checksum != "auto":
+            return self.checksum
+        return "when_supported" if self.is_aws else "when_required"
+
+    @property
+    def effective_addressing_style(self) -> str:
+        if self.addressing_style:
+            return self.addressing_style
+        return "path" if self.endpoint_url else "auto"
+
+    def credentials(self) -> tuple[str, str] | None:
+        """(access key id, secret key) for the backend, or None for boto3's own chain."""
+        if self.backend == "cloudflare":
+            key, secret = self.r2_access_key_id, self.r2_secret_access_key
+        else:
+            key, secret = self.aws_access_key_id, self.aws_secret_access_key
+        if key is None or secret is None:
+            return None
+        return key.get_secret_value(), secret.get_secret_value()
+
+    @property
+    def credentials_hint(self) -> str:
+        if self.backend == "cloudflare":
+            return "R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY"
+        return "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+
+    def problems(self) -> list[str]:
+        """Every missing or contradictory variable for the chosen backend, one line each."""
+        found: list[str] = []
+        if not self.bucket_name:
+            found.append("PM_S3_BUCKET_NAME is not set (the bucket that holds the media)")
+        elif not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", self.bucket_name):
+            found.append(
+                f"PM_S3_BUCKET_NAME={self.bucket_name!r} is not a valid bucket name "
+                "(3-63 lower-case letters, digits, dots and dashes)"
+            )
+        if self.backend == "cloudflare":
+            if self.r2_access_key_id is None:
+                found.append(
+                    "R2_ACCESS_KEY_ID is not set (required for STORAGE_BACKEND=cloudflare)"
+                )
+            if self.r2_secret_access_key is None:
+                found.append(
+                    "R2_SECRET_ACCESS_KEY is not set (required for STORAGE_BACKEND=cloudflare)"
+                )
+            if not self.r2_account_id and not self.endpoint_url:
+                found.append(
+                    "R2_ACCOUNT_ID is not set (required for STORAGE_BACKEND=cloudflare, "
+                    "unless PM_S3_ENDPOINT_URL is given)"
+                )
+        elif (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
+            missing = (
+                "AWS_SECRET_ACCESS_KEY"
+                if self.aws_secret_access_key is None
+                else "AWS_ACCESS_KEY_ID"
+            )
+            found.append(
+                f"{missing} is not set: give both AWS keys, or neither to use boto3's credential chain"
+            )
+        if self.endpoint_url:
+            found.extend(_endpoint_problems(self.endpoint_url, self.allow_http))
+        if self.multipart_chunksize > self.multipart_threshold:
+            found.append("PM_S3_MULTIPART_CHUNKSIZE must not exceed PM_S3_MULTIPART_THRESHOLD")
+        return found
+
+
+def _endpoint_problems(url: str, allow_http: bool) -> list[str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [f"PM_S3_ENDPOINT_URL={url!r} is not an http(s) URL"]
+    if parts.username or parts.password:
+        return ["PM_S3_ENDPOINT_URL must not carry credentials; use the key variables"]
+    if parts.scheme == "http" and not allow_http and not _is_loopback(parts.hostname):
+        return [
+            f"PM_S3_ENDPOINT_URL uses plain http to {parts.hostname}: use https, "
+            "or set PM_S3_ALLOW_HTTP=true for a trusted network"
+        ]
+    return []
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_ENV_NAMES = {
+    name: " or ".join(str(choice) for choice in getattr(field.validation_alias, "choices", [name]))
+    for name, field in StorageSettings.model_fields.items()
+}
+
+
+def load_settings(*, check: bool = True) -> StorageSettings:
+    """Read the environment now. With ``check``, raise one :class:`ConfigError` naming every
+    missing or wrong variable."""
+    try:
+        settings = StorageSettings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            env = _ENV_NAMES.get(field, field).split(" or ")[0]
+            lines.append(f"{env}: {error['msg'].removeprefix('Value error, ')}")
+        raise ConfigError("invalid storage configuration:\n  " + "\n  ".join(lines)) from None
+    if check:
+        found = settings.problems()
+        if found:
+            raise ConfigError("incomplete storage configuration:\n  " + "\n  ".join(found))
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> StorageSettings:
+    """Checked settings, read from the environment on first call; ``cache_clear()`` resets."""
+    return load_settings(check=True)
