@@ -8,6 +8,7 @@ check. Heavy suites (benchmarks) are their own sessions and take `--quick` for a
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import nox
@@ -80,7 +81,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=False)
 def versions(session: nox.Session) -> None:
     """Fail when the four packages' versions or their sibling pins drift apart."""
-    session.run("python", str(ROOT / "scripts" / "check_versions.py"))
+    session.run(sys.executable, str(ROOT / "scripts" / "check_versions.py"))
 
 
 @nox.session(python=PYTHONS[0])
