@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,24 +159,45 @@ class SeaweedS3:
         return True
 
 
-def start_seaweedfs(*, access_key: str, secret_key: str, base: Path | None = None) -> SeaweedS3:
-    """Start SeaweedFS (master, volume, filer, S3) on free loopback ports with one identity."""
+@dataclass(frozen=True)
+class S3Identity:
+    """A further SeaweedFS identity; ``actions`` are SeaweedFS's (``Read``, ``Write``,
+    ``List``, ``Tagging``, ``Admin``, optionally scoped to a bucket as ``Read:bucket``)."""
+
+    name: str
+    access_key: str
+    secret_key: str
+    actions: tuple[str, ...] = ("Read", "List")
+
+    def as_config(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+            "actions": list(self.actions),
+        }
+
+
+def start_seaweedfs(
+    *,
+    access_key: str,
+    secret_key: str,
+    base: Path | None = None,
+    identities: Sequence[S3Identity] = (),
+) -> SeaweedS3:
+    """Start SeaweedFS (master, volume, filer, S3) on free loopback ports.
+
+    ``access_key``/``secret_key`` is the admin identity; ``identities`` adds more, for tests
+    of what limited credentials may and may not do.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="s3w-weed-", dir=base))
     data = workdir / "data"
     data.mkdir()
     config = workdir / "s3.json"
+    admin = S3Identity(
+        "admin", access_key, secret_key, ("Admin", "Read", "Write", "List", "Tagging")
+    )
     config.write_text(
-        json.dumps(
-            {
-                "identities": [
-                    {
-                        "name": "admin",
-                        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                    }
-                ]
-            }
-        )
+        json.dumps({"identities": [admin.as_config(), *(i.as_config() for i in identities)]})
     )
     s3, master, volume, filer = free_ports(4, grpc=True)
     argv = [

@@ -10,7 +10,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3 import S3Client as S3Client
 
     from s3w_storage.settings import StorageSettings
 else:

@@ -1,17 +1,10 @@
-"""The storage error hierarchy and the one function that translates botocore errors into it."""
+"""The storage error hierarchy and the one function that translates botocore errors into it.
+
+botocore is imported only when an error is translated, so that ``import s3w_storage`` (and
+``from s3w_storage import ConfigError`` in a CLI) stays cheap.
+"""
 
 from __future__ import annotations
-
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    PartialCredentialsError,
-    ReadTimeoutError,
-)
 
 
 class StorageError(Exception):
@@ -101,8 +94,23 @@ def translate(
     The result is meant to be raised ``from exc`` so the original stays in ``__cause__``.
     Messages never contain credentials or signed URLs.
     """
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        HTTPClientError,
+        NoCredentialsError,
+        PartialCredentialsError,
+    )
+
     if isinstance(exc, StorageError):
         return exc
+    inner = _unwrap(exc)
+    if inner is not exc:
+        return translate(
+            inner, bucket=bucket, key=key, endpoint=endpoint, credentials_hint=credentials_hint
+        )
     where = _where(bucket, key)
     place = endpoint or "the S3 endpoint"
     if isinstance(exc, ClientError):
@@ -111,6 +119,11 @@ def translate(
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         operation = exc.operation_name
         if code in _NO_BUCKET:
+            return BucketNotFound(
+                f"bucket {bucket or '?'} does not exist at {place}: create it, or fix PM_S3_BUCKET_NAME"
+            )
+        if (code in _NOT_FOUND or status == 404) and (not key or operation == "HeadBucket"):
+            # HEAD has no body to say NoSuchBucket: a 404 without a key is the bucket.
             return BucketNotFound(
                 f"bucket {bucket or '?'} does not exist at {place}: create it, or fix PM_S3_BUCKET_NAME"
             )
@@ -124,7 +137,8 @@ def translate(
             )
         if code in _DENIED or status == 403:
             return AccessDenied(
-                f"access denied to {where} for {operation}: grant these credentials that permission"
+                f"access denied to {where} for {operation}: grant these credentials that "
+                f"permission (or check {credentials_hint})"
             )
         if code in _TRANSIENT or (isinstance(status, int) and status >= 500):
             return StorageUnavailable(
@@ -137,15 +151,31 @@ def translate(
         return StorageUnavailable(
             f"cannot reach {place}: check PM_S3_ENDPOINT_URL (or the region) and the network"
         )
-    if isinstance(exc, (ReadTimeoutError, ConnectionClosedError)):
+    if isinstance(exc, HTTPClientError):  # read timeouts, connections reset or closed
         return StorageUnavailable(
-            f"{place} did not answer in time for {where}; it may succeed if retried"
+            f"{place} did not answer in full for {where}; it may succeed if retried"
         )
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return ConfigError(f"no usable S3 credentials: set {credentials_hint}")
     if isinstance(exc, BotoCoreError):
         return StorageError(f"S3 request on {where} failed: {exc}")
     return StorageError(f"S3 request on {where} failed: {type(exc).__name__}")
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The botocore error inside boto3's transfer wrappers, which carry only a string."""
+    from boto3.exceptions import RetriesExceededError, S3UploadFailedError
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, RetriesExceededError):
+        last = getattr(exc, "last_exception", None)  # set by boto3, absent from its stubs
+        if isinstance(last, BaseException):
+            return last
+    if isinstance(exc, S3UploadFailedError) and isinstance(
+        exc.__context__, (ClientError, BotoCoreError)
+    ):
+        return exc.__context__
+    return exc
 
 
 def is_transient(exc: BaseException) -> bool:

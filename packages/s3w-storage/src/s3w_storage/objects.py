@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -103,7 +104,7 @@ class Storage:
     def _call(self, func: Callable[[], T], key: str | None = None) -> T:
         try:
             return func()
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, Boto3Error) as exc:
             raise translate(
                 exc,
                 bucket=self.bucket,
@@ -168,10 +169,14 @@ class Storage:
         full = self.full_key(key)
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{target.name[:40]}.", suffix=".s3w-part", dir=target.parent
-        )
-        os.close(fd)
+        # Not mkstemp: its files are private (0600); this one gets the mode of any new file.
+        while True:
+            tmp_name = str(target.parent / f".{target.name[:40]}.{secrets.token_hex(6)}.s3w-part")
+            try:
+                os.close(os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            except FileExistsError:
+                continue
+            break
         try:
             self._call(
                 lambda: self.client.download_file(
@@ -218,7 +223,11 @@ class Storage:
             ) from exc
         except BotoCoreError as exc:
             raise translate(
-                exc, bucket=self.bucket, key=key, endpoint=self.settings.effective_endpoint
+                exc,
+                bucket=self.bucket,
+                key=key,
+                endpoint=self.settings.effective_endpoint,
+                credentials_hint=self.settings.credentials_hint,
             ) from exc
         return ObjectInfo(
             key=key,

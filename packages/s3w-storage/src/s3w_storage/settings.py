@@ -29,62 +29,77 @@ class StorageSettings(BaseSettings):
     use :func:`get_settings` to get checked, cached settings.
     """
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, populate_by_name=True)
+    # Empty variables (``PM_PREFIX=`` in an env file) count as unset, so an empty key is never
+    # sent as a credential.
+    model_config = SettingsConfigDict(
+        extra="ignore", case_sensitive=False, populate_by_name=True, env_ignore_empty=True
+    )
 
     backend: Literal["aws", "cloudflare"] = Field(
-        "aws", validation_alias=_env("STORAGE_BACKEND", "PM_STORAGE_BACKEND")
+        default="aws", validation_alias=_env("STORAGE_BACKEND", "PM_STORAGE_BACKEND")
     )
     bucket_name: str | None = Field(
-        None, validation_alias=_env("PM_S3_BUCKET_NAME", "PM_BUCKET_NAME")
+        default=None, validation_alias=_env("PM_S3_BUCKET_NAME", "PM_BUCKET_NAME")
     )
-    prefix: str = Field("", validation_alias=_env("PM_PREFIX"))
-    media_root: str = Field("media", validation_alias=_env("PM_MEDIA_ROOT"))
+    prefix: str = Field(default="", validation_alias=_env("PM_PREFIX"))
+    media_root: str = Field(default="media", validation_alias=_env("PM_MEDIA_ROOT"))
 
-    aws_access_key_id: SecretStr | None = Field(None, validation_alias=_env("AWS_ACCESS_KEY_ID"))
+    aws_access_key_id: SecretStr | None = Field(
+        default=None, validation_alias=_env("AWS_ACCESS_KEY_ID")
+    )
     aws_secret_access_key: SecretStr | None = Field(
-        None, validation_alias=_env("AWS_SECRET_ACCESS_KEY")
+        default=None, validation_alias=_env("AWS_SECRET_ACCESS_KEY")
     )
     aws_region_name: str | None = Field(
-        None, validation_alias=_env("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION")
+        default=None, validation_alias=_env("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION")
     )
 
     r2_access_key_id: SecretStr | None = Field(
-        None, validation_alias=_env("R2_ACCESS_KEY_ID", "PM_R2_ACCESS_KEY_ID")
+        default=None, validation_alias=_env("R2_ACCESS_KEY_ID", "PM_R2_ACCESS_KEY_ID")
     )
     r2_secret_access_key: SecretStr | None = Field(
-        None, validation_alias=_env("R2_SECRET_ACCESS_KEY", "PM_R2_SECRET_ACCESS_KEY")
+        default=None, validation_alias=_env("R2_SECRET_ACCESS_KEY", "PM_R2_SECRET_ACCESS_KEY")
     )
     r2_account_id: str | None = Field(
-        None, validation_alias=_env("R2_ACCOUNT_ID", "PM_R2_ACCOUNT_ID")
+        default=None, validation_alias=_env("R2_ACCOUNT_ID", "PM_R2_ACCOUNT_ID")
     )
 
     endpoint_url: str | None = Field(
-        None, validation_alias=_env("PM_S3_ENDPOINT_URL", "S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
+        default=None,
+        validation_alias=_env("PM_S3_ENDPOINT_URL", "S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"),
     )
     addressing_style: Literal["auto", "path", "virtual"] | None = Field(
-        None, validation_alias=_env("PM_S3_ADDRESSING_STYLE")
+        default=None, validation_alias=_env("PM_S3_ADDRESSING_STYLE")
     )
-    allow_http: bool = Field(False, validation_alias=_env("PM_S3_ALLOW_HTTP"))
+    allow_http: bool = Field(default=False, validation_alias=_env("PM_S3_ALLOW_HTTP"))
     checksum: Literal["auto", "when_supported", "when_required"] = Field(
-        "auto", validation_alias=_env("PM_S3_CHECKSUM")
+        default="auto", validation_alias=_env("PM_S3_CHECKSUM")
     )
     retry_mode: Literal["standard", "adaptive"] = Field(
-        "standard", validation_alias=_env("PM_S3_RETRY_MODE")
+        default="standard", validation_alias=_env("PM_S3_RETRY_MODE")
     )
-    max_attempts: int = Field(5, ge=1, le=20, validation_alias=_env("PM_S3_MAX_ATTEMPTS"))
+    max_attempts: int = Field(default=5, ge=1, le=20, validation_alias=_env("PM_S3_MAX_ATTEMPTS"))
     connect_timeout: float = Field(
-        5.0, gt=0, le=300, validation_alias=_env("PM_S3_CONNECT_TIMEOUT")
+        default=5.0, gt=0, le=300, validation_alias=_env("PM_S3_CONNECT_TIMEOUT")
     )
-    read_timeout: float = Field(60.0, gt=0, le=3600, validation_alias=_env("PM_S3_READ_TIMEOUT"))
-    max_concurrency: int = Field(16, ge=1, le=256, validation_alias=_env("PM_S3_MAX_CONCURRENCY"))
+    read_timeout: float = Field(
+        default=60.0, gt=0, le=3600, validation_alias=_env("PM_S3_READ_TIMEOUT")
+    )
+    max_concurrency: int = Field(
+        default=16, ge=1, le=256, validation_alias=_env("PM_S3_MAX_CONCURRENCY")
+    )
     multipart_threshold: int = Field(
-        64 * 1024 * 1024, ge=5 * 1024 * 1024, validation_alias=_env("PM_S3_MULTIPART_THRESHOLD")
+        default=64 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        validation_alias=_env("PM_S3_MULTIPART_THRESHOLD"),
     )
     multipart_chunksize: int = Field(
-        64 * 1024 * 1024, ge=5 * 1024 * 1024, validation_alias=_env("PM_S3_MULTIPART_CHUNKSIZE")
+        default=64 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        validation_alias=_env("PM_S3_MULTIPART_CHUNKSIZE"),
     )
     presigned_url_expires: int = Field(
-        3600, ge=1, le=MAX_PRESIGN_EXPIRY, validation_alias=_env("PRESIGNED_URL_EXPIRES")
+        default=3600, ge=1, le=MAX_PRESIGN_EXPIRY, validation_alias=_env("PRESIGNED_URL_EXPIRES")
     )
 
     @field_validator("backend", mode="before")
@@ -139,14 +154,14 @@ class StorageSettings(BaseSettings):
         return self.aws_region_name or ("us-east-1" if self.endpoint_url else None)
 
     @property
-    def effective_checksum(self) -> str:
+    def effective_checksum(self) -> Literal["when_supported", "when_required"]:
         """``when_supported`` on AWS itself; ``when_required`` on R2 and other S3 stores."""
         if self.checksum != "auto":
             return self.checksum
         return "when_supported" if self.is_aws else "when_required"
 
     @property
-    def effective_addressing_style(self) -> str:
+    def effective_addressing_style(self) -> Literal["auto", "path", "virtual"]:
         if self.addressing_style:
             return self.addressing_style
         return "path" if self.endpoint_url else "auto"
@@ -169,6 +184,9 @@ class StorageSettings(BaseSettings):
 
     def problems(self) -> list[str]:
         """Every missing or contradictory variable for the chosen backend, one line each."""
+        return self._problems(backend_known=True)
+
+    def _problems(self, *, backend_known: bool) -> list[str]:
         found: list[str] = []
         if not self.bucket_name:
             found.append("PM_S3_BUCKET_NAME is not set (the bucket that holds the media)")
@@ -177,19 +195,24 @@ class StorageSettings(BaseSettings):
                 f"PM_S3_BUCKET_NAME={self.bucket_name!r} is not a valid bucket name "
                 "(3-63 lower-case letters, digits, dots and dashes)"
             )
-        if self.backend == "cloudflare":
+        if not backend_known:
+            pass  # the backend itself is wrong: which keys are needed is unknown
+        elif self.backend == "cloudflare":
+            needed = "required for STORAGE_BACKEND=cloudflare"
             if self.r2_access_key_id is None:
-                found.append(
-                    "R2_ACCESS_KEY_ID is not set (required for STORAGE_BACKEND=cloudflare)"
-                )
+                found.append(f"R2_ACCESS_KEY_ID is not set ({needed})")
             if self.r2_secret_access_key is None:
-                found.append(
-                    "R2_SECRET_ACCESS_KEY is not set (required for STORAGE_BACKEND=cloudflare)"
-                )
+                found.append(f"R2_SECRET_ACCESS_KEY is not set ({needed})")
             if not self.r2_account_id and not self.endpoint_url:
                 found.append(
-                    "R2_ACCOUNT_ID is not set (required for STORAGE_BACKEND=cloudflare, "
-                    "unless PM_S3_ENDPOINT_URL is given)"
+                    f"R2_ACCOUNT_ID is not set ({needed}, unless PM_S3_ENDPOINT_URL is given)"
+                )
+            elif self.r2_account_id and not re.fullmatch(
+                r"[A-Za-z0-9][A-Za-z0-9-]{0,62}", self.r2_account_id
+            ):
+                found.append(
+                    f"R2_ACCOUNT_ID={self.r2_account_id!r} is not an account id "
+                    "(the 32 hex characters shown in the Cloudflare dashboard)"
                 )
         elif (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
             missing = (
@@ -230,29 +253,51 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-_ENV_NAMES = {
-    name: " or ".join(str(choice) for choice in getattr(field.validation_alias, "choices", [name]))
-    for name, field in StorageSettings.model_fields.items()
+# Every accepted environment name (lower case) -> the field it sets.
+_FIELD_FOR_ENV: dict[str, str] = {
+    str(choice).lower(): name
+    for name, info in StorageSettings.model_fields.items()
+    for choice in getattr(info.validation_alias, "choices", [name])
 }
 
 
 def load_settings(*, check: bool = True) -> StorageSettings:
-    """Read the environment now. With ``check``, raise one :class:`ConfigError` naming every
-    missing or wrong variable."""
+    """Read the environment now.
+
+    Raises one :class:`ConfigError` that lists every wrong variable (a value that does not
+    parse) and, with ``check``, every missing or contradictory one for the chosen backend.
+    """
+    wrong: list[str] = []
     try:
         settings = StorageSettings()
     except ValidationError as exc:
-        lines = []
+        defaults: dict[str, Any] = {}
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
-            env = _ENV_NAMES.get(field, field).split(" or ")[0]
-            lines.append(f"{env}: {error['msg'].removeprefix('Value error, ')}")
-        raise ConfigError("invalid storage configuration:\n  " + "\n  ".join(lines)) from None
+            env = str(error["loc"][0]) if error["loc"] else "?"
+            field = _FIELD_FOR_ENV.get(env.lower(), env)
+            message = error["msg"].removeprefix("Value error, ")
+            wrong.append(f"{env.upper()}: {message}")
+            if field in StorageSettings.model_fields:
+                defaults[field] = StorageSettings.model_fields[field].default
+        if not check:
+            raise ConfigError(_report(wrong, [])) from None
+        # Read the rest again with the wrong values set aside, so that the missing ones are
+        # reported in the same error.
+        try:
+            rest = StorageSettings(**defaults)._problems(backend_known="backend" not in defaults)
+        except ValidationError:  # a value that could not be set aside; report what we have
+            rest = []
+        raise ConfigError(_report(wrong, rest)) from None
     if check:
         found = settings.problems()
         if found:
-            raise ConfigError("incomplete storage configuration:\n  " + "\n  ".join(found))
+            raise ConfigError(_report([], found))
     return settings
+
+
+def _report(wrong: list[str], missing: list[str]) -> str:
+    kind = "invalid" if wrong else "incomplete"
+    return f"{kind} storage configuration:\n  " + "\n  ".join(wrong + missing)
 
 
 @lru_cache(maxsize=1)
