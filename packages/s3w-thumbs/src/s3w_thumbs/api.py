@@ -1,0 +1,92 @@
+"""The public rendering calls: thumbnail, page previews, page count."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from s3w_thumbs import render_image
+from s3w_thumbs.deadline import Deadline
+from s3w_thumbs.errors import CorruptDocument, InvalidSetting, PageOutOfRange
+from s3w_thumbs.kinds import Kind, Source, detect_kind
+from s3w_thumbs.renderer import choose_renderer
+from s3w_thumbs.settings import check_renderer, check_width, get_settings
+
+Sizes = Mapping[str, int] | Iterable[str]
+
+
+def _render(
+    source: Source, page_number: int, widths: dict[str, int], renderer: str | None
+) -> dict[str, bytes]:
+    path = Path(source)
+    if isinstance(page_number, bool) or not isinstance(page_number, int) or page_number < 1:
+        raise PageOutOfRange(
+            f"{path.name}: page numbers start at 1, got {page_number!r}",
+            page_number=page_number if isinstance(page_number, int) else 0,
+            page_count=None,
+        )
+    if renderer is not None:
+        check_renderer(renderer)
+    kind = detect_kind(path)
+    deadline = Deadline(get_settings().render_timeout, f"{path.name} page {page_number}")
+    unique = sorted(set(widths.values()))
+    if kind is Kind.PDF:
+        images = choose_renderer(renderer).render(path, page_number, unique, deadline)
+    else:
+        images = render_image.render(path, page_number, unique, deadline)
+    by_width = dict(zip(unique, images, strict=True))
+    return {name: by_width[width] for name, width in widths.items()}
+
+
+def render_thumbnail(
+    source: Source, width: int | None = None, renderer: str | None = None
+) -> bytes:
+    """JPEG of page 1, `width` px wide (default `PM_THUMBNAIL_SIZE`, 100), aspect kept."""
+    chosen = get_settings().thumbnail_width if width is None else check_width(width)
+    return _render(source, 1, {"thumbnail": chosen}, renderer)["thumbnail"]
+
+
+def preview_widths(sizes: Sizes | None = None) -> dict[str, int]:
+    """Names to widths: all of `PM_PREVIEW_PAGE_SIZE_*`, some of them by name, or explicit."""
+    configured = get_settings().preview_widths
+    if sizes is None:
+        return dict(configured)
+    if isinstance(sizes, str):
+        sizes = [sizes]
+    if isinstance(sizes, Mapping):
+        return {str(name): check_width(width, str(name)) for name, width in sizes.items()}
+    chosen = {}
+    for name in sizes:
+        if name not in configured:
+            raise InvalidSetting(f"unknown preview size {name!r}; known: {', '.join(configured)}")
+        chosen[name] = configured[name]
+    return chosen
+
+
+def render_page_previews(
+    source: Source,
+    page_number: int,
+    sizes: Sizes | None = None,
+    renderer: str | None = None,
+) -> dict[str, bytes]:
+    """JPEGs of one page keyed `sm`/`md`/`lg`/`xl` (or the names in `sizes`).
+
+    `sizes` is None (all four, widths from `PM_PREVIEW_PAGE_SIZE_*`), some of those names,
+    or a mapping of name to width. The document is opened once and each width drawn directly.
+    """
+    widths = preview_widths(sizes)
+    if not widths:
+        return {}
+    return _render(source, page_number, widths, renderer)
+
+
+def page_count(source: Source) -> int:
+    """Pages in a PDF, or frames in an image (1 except for multi-page TIFF)."""
+    path = Path(source)
+    if detect_kind(path) is Kind.PDF:
+        deadline = Deadline(get_settings().render_timeout, f"{path.name} page count")
+        count = choose_renderer().page_count(path, deadline)
+        if count < 1:
+            raise CorruptDocument(f"{path.name}: the PDF has no pages")
+        return count
+    return render_image.page_count(path)

@@ -1,0 +1,108 @@
+"""PDF pages to JPEG in-process with PDFium (PyPI `pypdfium2`), one open per job."""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from s3w_thumbs import jpeg
+from s3w_thumbs.deadline import Deadline
+from s3w_thumbs.errors import CorruptDocument, EncryptedDocument, PageOutOfRange
+from s3w_thumbs.sizing import from_float32, scaled_height
+
+NAME = "pdfium"
+
+
+def load() -> Any:
+    """Import pypdfium2 (raises ImportError when it is not installed)."""
+    import pypdfium2
+
+    return pypdfium2
+
+
+def _open(path: Path) -> Any:
+    pdfium = load()
+    raw = pdfium.raw
+    try:
+        return pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as error:
+        code = getattr(error, "err_code", None)
+        if code in (raw.FPDF_ERR_PASSWORD, raw.FPDF_ERR_SECURITY):
+            raise EncryptedDocument(
+                f"{path.name}: the PDF is password-protected; upload a copy without a password"
+            ) from error
+        raise CorruptDocument(
+            f"{path.name}: PDFium cannot read this PDF ({error}); it may be damaged or truncated"
+        ) from error
+
+
+def page_count(path: Path) -> int:
+    document = _open(path)
+    try:
+        return len(document)
+    finally:
+        document.close()
+
+
+def _draw(page: Any, width: int, height: int, deadline: Deadline) -> Any:
+    """Render `page` into a `width` x `height` RGB bitmap, pausing to check the deadline."""
+    pdfium = load()
+    raw = pdfium.raw
+    bitmap = pdfium.PdfBitmap.new_native(width, height, raw.FPDFBitmap_BGR, rev_byteorder=True)
+    bitmap.fill_rect((255, 255, 255, 255), 0, 0, width, height)
+    pause = raw.IFSDK_PAUSE(version=1)
+    # PDFium asks this between batches of page objects; True makes it return so we can stop.
+    callback = type(pause.NeedToPauseNow)(lambda _pause: int(deadline.expired()))
+    pause.NeedToPauseNow = callback
+    flags = raw.FPDF_ANNOT | raw.FPDF_REVERSE_BYTE_ORDER
+    try:
+        status = raw.FPDF_RenderPageBitmap_Start(
+            bitmap, page, 0, 0, width, height, 0, flags, ctypes.byref(pause)
+        )
+        while status == raw.FPDF_RENDER_TOBECONTINUED:
+            deadline.check()
+            status = raw.FPDF_RenderPage_Continue(page, ctypes.byref(pause))
+    finally:
+        raw.FPDF_RenderPage_Close(page)
+    if status != raw.FPDF_RENDER_DONE:
+        raise CorruptDocument(f"{deadline.what}: PDFium failed to render the page")
+    return bitmap.to_pil()
+
+
+def render(path: Path, page_number: int, widths: Sequence[int], deadline: Deadline) -> list[bytes]:
+    """JPEGs of one page at each width, drawn directly at that width (no resampling)."""
+    pdfium = load()
+    document = _open(path)
+    try:
+        count = len(document)
+        if count == 0:
+            raise CorruptDocument(f"{path.name}: the PDF has no pages")
+        if page_number > count:
+            raise PageOutOfRange(
+                f"{path.name}: page {page_number} asked for, the document has {count}",
+                page_number=page_number,
+                page_count=count,
+            )
+        try:
+            page = document[page_number - 1]
+        except pdfium.PdfiumError as error:
+            raise CorruptDocument(
+                f"{path.name}: page {page_number} cannot be loaded ({error})"
+            ) from error
+        try:
+            page_width = from_float32(page.get_width())
+            page_height = from_float32(page.get_height())
+            if not (page_width > 0 and page_height > 0):
+                raise CorruptDocument(f"{path.name}: page {page_number} has an empty page box")
+            out = []
+            for width in widths:
+                deadline.check()
+                height = scaled_height(page_width, page_height, width)
+                out.append(jpeg.encode(_draw(page, width, height, deadline)))
+            return out
+        finally:
+            page.close()
+    finally:
+        document.close()
