@@ -11,9 +11,9 @@ import img2pdf
 from PIL import Image, ImageSequence
 
 from s3w_thumbs import jpeg
-from s3w_thumbs.errors import CorruptDocument, UnsupportedInput
+from s3w_thumbs.errors import UnsupportedInput
 from s3w_thumbs.kinds import Kind, Source, detect_kind
-from s3w_thumbs.render_image import open_image, orientation, upright
+from s3w_thumbs.render_image import decoding, open_image, orientation, upright
 
 # EXIF orientations a PDF page's /Rotate can express; mirrored ones need new pixels.
 _ROTATIONS_ONLY = frozenset({1, 3, 6, 8})
@@ -24,7 +24,7 @@ def _jpeg_is_embeddable(image: Image.Image) -> bool:
     return image.mode in ("L", "RGB", "CMYK") and orientation(image) in _ROTATIONS_ONLY
 
 
-def _page_pngs(path: Path, image: Image.Image) -> list[bytes]:
+def _page_pngs(image: Image.Image) -> list[bytes]:
     """Every frame, upright and in L/RGB (1-bit kept), as lossless PNG bytes."""
     pages = []
     for frame in ImageSequence.Iterator(image):
@@ -47,16 +47,12 @@ def image_to_pdf(source: Source, dest: Source) -> int:
     kind = detect_kind(path)
     if kind is Kind.PDF:
         raise UnsupportedInput(f"{path.name}: already a PDF; nothing to convert")
-    with open_image(path) as image:
+    with open_image(path) as image, decoding(path):
         if kind is Kind.JPEG and _jpeg_is_embeddable(image):
+            image.load()  # the bytes go in unchanged, but only if they decode
             pages: list[bytes] = [path.read_bytes()]
         else:
-            try:
-                pages = _page_pngs(path, image)
-            except (OSError, SyntaxError, ValueError) as error:
-                raise CorruptDocument(
-                    f"{path.name}: the image data is damaged or truncated ({error})"
-                ) from error
+            pages = _page_pngs(image)
     try:
         pdf = img2pdf.convert(pages, rotation=img2pdf.Rotation.ifvalid)
     except img2pdf.ImageOpenError as error:

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from s3w_thumbs import jpeg
 from s3w_thumbs.deadline import Deadline
@@ -30,16 +30,19 @@ _SWAPS_AXES = frozenset({5, 6, 7, 8})
 @contextmanager
 def open_image(path: Path) -> Iterator[Image.Image]:
     """Open an image, turning Pillow's refusals into the documented errors."""
-    try:
-        image = Image.open(path)
-    except UnidentifiedImageError as error:
-        raise CorruptDocument(
-            f"{path.name}: the image cannot be read; it may be damaged"
-        ) from error
-    except Image.DecompressionBombError as error:
-        raise UnsupportedInput(f"{path.name}: the image has too many pixels ({error})") from error
-    with image:
-        yield image
+    with path.open("rb") as file:  # a missing or unreadable file raises as itself
+        try:
+            image = Image.open(file)
+        except Image.DecompressionBombError as error:
+            raise UnsupportedInput(
+                f"{path.name}: the image has too many pixels ({error})"
+            ) from error
+        except (OSError, SyntaxError, ValueError) as error:  # includes UnidentifiedImageError
+            raise CorruptDocument(
+                f"{path.name}: the image cannot be read; it may be damaged or truncated"
+            ) from error
+        with image:
+            yield image
 
 
 def frame_count(image: Image.Image) -> int:
@@ -47,7 +50,7 @@ def frame_count(image: Image.Image) -> int:
 
 
 def page_count(path: Path) -> int:
-    with open_image(path) as image:
+    with open_image(path) as image, decoding(path):
         return frame_count(image)
 
 
@@ -56,7 +59,7 @@ def orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and value in _UPRIGHT else 1
 
 
-def _load_page(path: Path, image: Image.Image, page_number: int) -> None:
+def _check_page(path: Path, image: Image.Image, page_number: int) -> None:
     count = frame_count(image)
     if page_number > count:
         raise PageOutOfRange(
@@ -64,10 +67,14 @@ def _load_page(path: Path, image: Image.Image, page_number: int) -> None:
             page_number=page_number,
             page_count=count,
         )
+
+
+@contextmanager
+def decoding(path: Path) -> Iterator[None]:
+    """Turn Pillow's signals for truncated or corrupt image data into `CorruptDocument`."""
     try:
-        image.seek(page_number - 1)
-        image.load()
-    except (OSError, SyntaxError, ValueError) as error:  # Pillow's truncated/corrupt signals
+        yield
+    except (OSError, SyntaxError, ValueError) as error:
         raise CorruptDocument(
             f"{path.name}: the image data is damaged or truncated ({error})"
         ) from error
@@ -81,7 +88,9 @@ def upright(image: Image.Image, exif_orientation: int) -> Image.Image:
 
 def render(path: Path, page_number: int, widths: Sequence[int], deadline: Deadline) -> list[bytes]:
     """JPEGs of one image page at each width; decoded once, each width resampled from it."""
-    with open_image(path) as image:
+    with open_image(path) as image, decoding(path):
+        _check_page(path, image, page_number)
+        image.seek(page_number - 1)
         turn = orientation(image)
         swap = turn in _SWAPS_AXES
         shown_w, shown_h = (image.height, image.width) if swap else image.size
@@ -90,7 +99,7 @@ def render(path: Path, page_number: int, widths: Sequence[int], deadline: Deadli
             # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when that is still large enough.
             big_w, big_h = max(sizes)
             image.draft(None, (big_h, big_w) if swap else (big_w, big_h))
-        _load_page(path, image, page_number)
+        image.load()
         base = jpeg.to_displayable(image)
         out = []
         for width, height in sizes:
