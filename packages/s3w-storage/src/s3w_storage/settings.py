@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from functools import lru_cache
 from typing import Any, Literal
@@ -273,10 +274,10 @@ def load_settings(*, check: bool = True) -> StorageSettings:
     except ValidationError as exc:
         defaults: dict[str, Any] = {}
         for error in exc.errors():
-            env = str(error["loc"][0]) if error["loc"] else "?"
-            field = _FIELD_FOR_ENV.get(env.lower(), env)
+            loc = str(error["loc"][0]) if error["loc"] else "?"
+            field = _FIELD_FOR_ENV.get(loc.lower(), loc)
             message = error["msg"].removeprefix("Value error, ")
-            wrong.append(f"{env.upper()}: {message}")
+            wrong.append(f"{_name_in_use(field, loc)}: {message}")
             if field in StorageSettings.model_fields:
                 defaults[field] = StorageSettings.model_fields[field].default
         if not check:
@@ -293,6 +294,13 @@ def load_settings(*, check: bool = True) -> StorageSettings:
         if found:
             raise ConfigError(_report([], found))
     return settings
+
+
+def _name_in_use(field: str, fallback: str) -> str:
+    """The environment name that set ``field``: the first of its names that is set."""
+    present = {name.upper() for name in os.environ}
+    names = [env.upper() for env, owner in _FIELD_FOR_ENV.items() if owner == field]
+    return next((name for name in names if name in present), fallback.upper())
 
 
 def _report(wrong: list[str], missing: list[str]) -> str:
