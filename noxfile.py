@@ -36,7 +36,7 @@ nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 nox.options.download_python = "never"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["tests", "lint", "typecheck", "versions"]
+nox.options.sessions = ["tests", "lint", "typecheck", "versions", "docker-lint"]
 
 
 def _install(session: nox.Session, packages: list[str], *groups: str) -> None:
@@ -94,3 +94,23 @@ def bench(session: nox.Session) -> None:
         if only and only not in script.stem:
             continue
         session.run("python", str(script), *session.posargs)
+
+
+# The container files: no Docker engine is needed for either session.
+DOCKER_SCRIPTS = [
+    "docker/entrypoint.sh",
+    "docker/healthcheck.sh",
+    "docker/build-wheels.sh",
+    "docker/install-wheels.sh",
+]
+
+
+@nox.session(name="docker-lint", python=PYTHONS[0])
+def docker_lint(session: nox.Session) -> None:
+    """hadolint, shellcheck, and tests/docker: entrypoint logic, compose file, docs."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "docker", "test"))
+    session.run("hadolint", "docker/Dockerfile")
+    session.run("shellcheck", *DOCKER_SCRIPTS)
+    session.run(
+        "pytest", "tests/docker", "--ignore=tests/docker/test_image_smoke.py", *session.posargs
+    )
