@@ -182,13 +182,35 @@ def test_media_volume_is_the_images_media_root(compose: dict[str, Any]) -> None:
     assert ("VOLUME", f'["{media_root}"]') in dockerfile_instructions()
 
 
-def test_stop_grace_period_is_documented(compose: dict[str, Any]) -> None:
+def seconds(duration: str) -> int:
+    """A compose duration such as ``12m`` or ``1m30s`` in seconds."""
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", duration)
+    assert duration, "empty duration"
+    assert parts, f"unexpected duration {duration!r}"
+    hours, minutes, secs = (int(p or 0) for p in parts.groups())
+    return hours * 3600 + minutes * 60 + secs
+
+
+def task_time_limit() -> int:
+    """The worker's default hard task time limit, read from s3w-tasks' settings source."""
+    source = ROOT / "packages" / "s3w-tasks" / "src" / "s3w_tasks" / "settings.py"
+    found = re.search(r"^\s+time_limit: int = Field\(\s*(\d+)", source.read_text(), re.MULTILINE)
+    assert found, f"no `time_limit: int = Field(<seconds>` in {source}"
+    return int(found[1])
+
+
+def test_stop_grace_period_outlasts_a_task_and_is_documented(compose: dict[str, Any]) -> None:
+    # SIGTERM is a warm shutdown: running tasks finish, each within its hard time limit.
     grace = compose["services"]["worker"]["stop_grace_period"]
-    assert grace == "2m"
+    assert seconds(grace) > task_time_limit(), (grace, task_time_limit())
     assert f"stop_grace_period: {grace}" in DOCS
-    for block in code_blocks():
-        for run in re.findall(r"docker run -d .*", block):
-            assert "--stop-timeout 120" in run, run
+    assert f"`{grace}`" in DOCS
+    assert f"terminationGracePeriodSeconds: {seconds(grace)}" in DOCS
+    assert f"({task_time_limit()} s by default)" in DOCS
+    runs = [run for block in code_blocks() for run in re.findall(r"docker run -d .*", block)]
+    assert runs
+    for run in runs:
+        assert f"--stop-timeout {seconds(grace)}" in run, run
 
 
 # ---------------------------------------------------------------------------- Dockerfile
