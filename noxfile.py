@@ -8,6 +8,7 @@ check. Heavy suites (benchmarks) are their own sessions and take `--quick` for a
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -114,3 +115,45 @@ def docker_lint(session: nox.Session) -> None:
     session.run(
         "pytest", "tests/docker", "--ignore=tests/docker/test_image_smoke.py", *session.posargs
     )
+
+
+@nox.session(name="image-smoke", python="3.12")
+def image_smoke(session: nox.Session) -> None:
+    """The image's install steps outside Docker, then the installed s3w against real servers.
+
+    Runs the two scripts the Dockerfile runs (wheels from the lock; a fresh venv installed
+    with no index) on the image's Python version, then tests/docker/test_image_smoke.py.
+    """
+    # The test driver (not the image) needs pip for the scripts, boto3 and psycopg2 for fixtures.
+    session.install(
+        "pip", "boto3", "psycopg2-binary", *nox.project.dependency_groups(PYPROJECT, "test")
+    )
+    work = Path(session.create_tmp()).resolve() / "image"
+    shutil.rmtree(work, ignore_errors=True)
+    wheels, venv = work / "wheels", work / "venv"
+    env = {"PYTHON": str(Path(session.bin) / "python")}
+    session.run("sh", "docker/build-wheels.sh", str(wheels), env=env, external=True)
+    session.run("sh", "docker/install-wheels.sh", str(wheels), str(venv), env=env, external=True)
+    _log_sizes(session, wheels, venv)
+    session.run(
+        "pytest",
+        "tests/docker/test_image_smoke.py",
+        *session.posargs,
+        env={"S3W_IMAGE_VENV": str(venv), "S3W_IMAGE_WHEELS": str(wheels)},
+    )
+
+
+def _log_sizes(session: nox.Session, wheels: Path, venv: Path) -> None:
+    """Wheel sizes and the installed footprint, for the record."""
+    kib = {w.name: w.stat().st_size / 1024 for w in wheels.glob("*.whl")}
+    ours = sorted(name for name in kib if name.startswith("s3w_"))
+    for name in ours:
+        session.log(f"{kib[name]:8.1f} KiB  {name}")
+    deps = sorted((n for n in kib if n not in ours), key=kib.__getitem__, reverse=True)
+    largest = ", ".join(f"{n.split('-')[0]} {kib[n] / 1024:.1f}" for n in deps[:5])
+    session.log(
+        f"{sum(kib[n] for n in deps) / 1024:8.1f} MiB  {len(deps)} dependency wheels"
+        f" (largest, MiB: {largest})"
+    )
+    files = [f for f in venv.rglob("*") if f.is_file() and not f.is_symlink()]
+    session.log(f"{sum(f.stat().st_size for f in files) / 2**20:8.1f} MiB  installed environment")
