@@ -241,6 +241,18 @@ def test_runtime_paths_exist_in_the_image() -> None:
     assert instructions["USER"] == "10001:10001"
 
 
+def test_image_smoke_uses_the_images_python() -> None:
+    # Binary dependency wheels are chosen for the interpreter that builds the wheelhouse.
+    image = re.search(r"^ARG PYTHON_VERSION=(\S+)$", (DOCKER / "Dockerfile").read_text(), re.M)
+    smoke = re.search(
+        r'@nox\.session\(name="image-smoke", python="([^"]+)"\)', (ROOT / "noxfile.py").read_text()
+    )
+    assert image, "Dockerfile: no ARG PYTHON_VERSION=<version>"
+    assert smoke, "noxfile.py: no image-smoke session with a fixed python"
+    assert image[1] == smoke[1]
+    assert f"python:{image[1]}-slim-bookworm" in DOCS
+
+
 def test_log_config_is_a_working_dictconfig(tmp_path: Path) -> None:
     # A separate interpreter, so the suite's own logging is left alone.
     code = (
