@@ -9,16 +9,22 @@ the logging YAML by loading it, and the page that documents all of it.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from tests.support import services
 from tests.support.services import find_binary
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -321,3 +327,46 @@ def test_docs_run_examples_set_documented_variables() -> None:
     for block in code_blocks():
         for name in re.findall(r"-e ([A-Z][A-Z0-9_]*)", block):
             assert f"`{name}`" in documented, f"docker run passes undocumented {name}"
+
+
+# ------------------------------------------------------- the stack's commands, for real
+
+
+@pytest.fixture(scope="module")
+def seaweedfs() -> Iterator[services.SeaweedS3]:
+    server = services.start_seaweedfs(access_key="compose-test", secret_key="compose-test-secret")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_s3_healthcheck_url_answers(compose: dict[str, Any], seaweedfs: services.SeaweedS3) -> None:
+    test = compose["services"]["s3"]["healthcheck"]["test"]
+    url = test[-1].replace("http://127.0.0.1:8333", seaweedfs.endpoint)
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback only
+        assert response.status == 200
+
+
+def test_createbucket_command_creates_the_bucket_once(
+    compose: dict[str, Any], seaweedfs: services.SeaweedS3, tmp_path: Path
+) -> None:
+    service = compose["services"]["createbucket"]
+    (script,) = service["command"]
+    assert not INTERPOLATION.search(script), "the script's $ must be escaped as $$ for compose"
+    master = f"127.0.0.1:{seaweedfs.ports['master']}"
+    script = script.replace("$$", "$").replace("-master=s3:9333", f"-master={master}")
+    weed_dir = Path(services.find_binary("weed")).parent
+    env = {"PATH": f"{weed_dir}{os.pathsep}{os.environ['PATH']}", "BUCKET": "compose-bucket"}
+    for attempt in ("creates", "finds"):  # a second `up` must succeed too
+        result = subprocess.run(
+            ["sh", "-c", script],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, (attempt, result.stdout, result.stderr)
+        assert "bucket compose-bucket is ready" in result.stdout, (attempt, result.stdout)
