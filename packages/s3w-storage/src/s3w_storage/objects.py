@@ -71,6 +71,9 @@ def transfer_config(settings: StorageSettings) -> TransferConfig:
         multipart_threshold=settings.multipart_threshold,
         multipart_chunksize=settings.multipart_chunksize,
         max_concurrency=settings.max_concurrency,
+        # Downloads are written in pieces of this size by one writer thread: 1 MiB instead
+        # of 256 KiB cuts the per-piece Python overhead that limits the download rate.
+        io_chunksize=1024 * 1024,
         use_threads=True,
     )
 
