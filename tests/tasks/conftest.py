@@ -217,6 +217,7 @@ def stack_factory(
         extra_env: dict[str, str] | None = None,
         start: bool = True,
         s3: Any | None = None,
+        bucket: str | None = None,
         broker_url: str | None = None,
         **worker_kwargs: Any,
     ) -> Stack:
@@ -232,16 +233,18 @@ def stack_factory(
             names["s3preview"] = (extra_env or {})["PM_S3_PREVIEW_QUEUE_NAME"]
         if broker.startswith("redis"):
             purge_queues(broker, list(names.values()))
+        if bucket is None:
+            bucket = module_bucket
         stack = Stack(
             db_url=module_db,
-            bucket=module_bucket,
+            bucket=bucket,
             prefix=prefix,
             media_root=media_root,
             broker_url=broker,
             s3=server.client(),
             env=stack_env(
                 server,
-                bucket=module_bucket,
+                bucket=bucket,
                 db_url=module_db,
                 broker_url=broker,
                 media_root=media_root,

@@ -45,7 +45,6 @@ def celery_config() -> dict[str, Any]:
         "task_acks_on_failure_or_timeout": True,
         "task_reject_on_worker_lost": True,
         "task_retry_on_worker_lost": True,
-        "task_default_retry_delay": settings.worker_lost_retry_delay,
         "worker_prefetch_multiplier": 1,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "task_soft_time_limit": settings.soft_time_limit,
@@ -58,6 +57,9 @@ def celery_config() -> dict[str, Any]:
     if settings.is_redis_broker:
         config["broker_transport_options"] = {
             "visibility_timeout": settings.visibility_timeout,
+            # Sweep for messages of dead workers every interval (not every tenth interval).
+            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 5)),
+            "unacked_restore_throttle": 1,
         }
     return config
 

@@ -64,6 +64,16 @@ class ContractTask(Task):  # type: ignore[misc]
     #: own code running to the end (time limit, lost worker, delivery limit).
     give_up: Callable[[dict[str, Any], str, str], None] | None = None
 
+    @property
+    def default_retry_delay(self) -> float:
+        """Delay before a task whose worker process died runs again (Celery reads this)."""
+        return get_settings().worker_lost_retry_delay
+
+    @property
+    def max_retries(self) -> int:
+        """The bound on retries, transient errors and lost workers alike (Celery reads this)."""
+        return get_settings().max_retries
+
     def abandon(self, kwargs: dict[str, Any], message: str, task_id: str) -> None:
         handler = type(self).give_up
         if handler is None:
