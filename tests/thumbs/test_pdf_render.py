@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from tests.thumbs.checks import (
     assert_layout,
     assert_not_blank,
@@ -120,8 +122,14 @@ def test_widths_come_from_the_environment(
     ]
 
 
-def test_large_previews_are_progressive_small_ones_baseline(pdf_files: dict[str, Path]) -> None:
+def test_both_renderers_encode_alike(pdf_files: dict[str, Path]) -> None:
+    """Same quantisation tables (quality 75), baseline, at every size from both renderers."""
+    reference = io.BytesIO()
+    Image.new("RGB", (16, 16), "white").save(reference, format="JPEG", quality=75)
+    tables = Image.open(reference).quantization
     for renderer in RENDERERS:
         previews = s3w_thumbs.render_page_previews(pdf_files["a4-portrait"], 1, renderer=renderer)
-        progressive = {n: bool(jpeg_image(d).info.get("progressive")) for n, d in previews.items()}
-        assert progressive == {"sm": False, "md": True, "lg": True, "xl": True}, renderer
+        for name, data in previews.items():
+            image = jpeg_image(data)
+            assert image.quantization == tables, f"{renderer} {name}: not quality 75"
+            assert not image.info.get("progressive"), f"{renderer} {name}: progressive"

@@ -1,6 +1,12 @@
 """JPEG thumbnails and page previews from PDFs and images."""
 
-from s3w_thumbs.api import page_count, preview_widths, render_page_previews, render_thumbnail
+from s3w_thumbs.api import (
+    iter_page_previews,
+    page_count,
+    preview_widths,
+    render_page_previews,
+    render_thumbnail,
+)
 from s3w_thumbs.convert import image_to_pdf
 from s3w_thumbs.errors import (
     CorruptDocument,
@@ -31,6 +37,7 @@ __all__ = [
     "active_renderer",
     "detect_kind",
     "image_to_pdf",
+    "iter_page_previews",
     "page_count",
     "preview_widths",
     "render_page_previews",

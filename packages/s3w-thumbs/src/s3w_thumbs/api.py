@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing
 from pathlib import Path
 
 from s3w_thumbs import render_image
@@ -15,27 +16,45 @@ from s3w_thumbs.settings import check_renderer, check_width, get_settings
 Sizes = Mapping[str, int] | Iterable[str]
 
 
-def _render(
-    source: Source, page_number: int, widths: dict[str, int], renderer: str | None
-) -> dict[str, bytes]:
-    path = Path(source)
+def _check_page_number(path: Path, page_number: int) -> None:
     if isinstance(page_number, bool) or not isinstance(page_number, int) or page_number < 1:
         raise PageOutOfRange(
             f"{path.name}: page numbers start at 1, got {page_number!r}",
             page_number=page_number if isinstance(page_number, int) else 0,
             page_count=None,
         )
+
+
+def _render_pages(
+    source: Source, page_numbers: Sequence[int], widths: dict[str, int], renderer: str | None
+) -> Generator[tuple[int, dict[str, bytes]], None, None]:
+    path = Path(source)
+    for number in page_numbers:
+        _check_page_number(path, number)
     if renderer is not None:
         check_renderer(renderer)
     kind = detect_kind(path)
-    deadline = Deadline(get_settings().render_timeout, f"{path.name} page {page_number}")
+    timeout = get_settings().render_timeout
+
+    def deadline_for(number: int) -> Deadline:
+        return Deadline(timeout, f"{path.name} page {number}")
+
     unique = sorted(set(widths.values()))
     if kind is Kind.PDF:
-        images = choose_renderer(renderer).render(path, page_number, unique, deadline)
+        pages = choose_renderer(renderer).render_pages(path, page_numbers, unique, deadline_for)
     else:
-        images = render_image.render(path, page_number, unique, deadline)
-    by_width = dict(zip(unique, images, strict=True))
-    return {name: by_width[width] for name, width in widths.items()}
+        pages = (render_image.render(path, n, unique, deadline_for(n)) for n in page_numbers)
+    with closing(pages):  # closes the document even when the caller stops early
+        for number, images in zip(page_numbers, pages, strict=True):
+            by_width = dict(zip(unique, images, strict=True))
+            yield number, {name: by_width[width] for name, width in widths.items()}
+
+
+def _render(
+    source: Source, page_number: int, widths: dict[str, int], renderer: str | None
+) -> dict[str, bytes]:
+    with closing(_render_pages(source, [page_number], widths, renderer)) as pages:
+        return next(pages)[1]
 
 
 def render_thumbnail(
@@ -78,6 +97,26 @@ def render_page_previews(
     if not widths:
         return {}
     return _render(source, page_number, widths, renderer)
+
+
+def iter_page_previews(
+    source: Source,
+    page_numbers: Iterable[int],
+    sizes: Sizes | None = None,
+    renderer: str | None = None,
+) -> Iterator[tuple[int, dict[str, bytes]]]:
+    """`(page_number, previews)` for several pages, the document opened once for them all.
+
+    Rendering is lazy: each page is drawn when the loop reaches it, and the document stays
+    open until the loop ends (or the iterator is closed).
+    """
+    numbers = list(page_numbers)
+    widths = preview_widths(sizes)
+    if not numbers:
+        return iter(())
+    if not widths:
+        return iter([(n, {}) for n in numbers])
+    return _render_pages(source, numbers, widths, renderer)
 
 
 def page_count(source: Source) -> int:

@@ -7,7 +7,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import img2pdf
 from PIL import Image, ImageSequence
 
 from s3w_thumbs import jpeg
@@ -43,6 +42,8 @@ def image_to_pdf(source: Source, dest: Source) -> int:
     JPEGs are embedded unchanged (EXIF rotation becomes the page's /Rotate); PNG and TIFF
     pages are stored losslessly after transparency, CMYK and 16-bit are made displayable.
     """
+    import img2pdf  # with pikepdf, only for uploads that need it; renders never load it
+
     path, target = Path(source), Path(dest)
     kind = detect_kind(path)
     if kind is Kind.PDF:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +47,12 @@ def page_count(path: Path) -> int:
 
 
 def _draw(page: Any, width: int, height: int, deadline: Deadline) -> Any:
-    """Render `page` into a `width` x `height` RGB bitmap, pausing to check the deadline."""
+    """Render `page` into a `width` x `height` RGBX image, pausing to check the deadline."""
     pdfium = load()
     raw = pdfium.raw
-    bitmap = pdfium.PdfBitmap.new_native(width, height, raw.FPDFBitmap_BGR, rev_byteorder=True)
+    # 4-byte RGBx: PDFium's native layout (a little faster to draw), and Pillow wraps the
+    # buffer without copying it and encodes RGBX to JPEG directly.
+    bitmap = pdfium.PdfBitmap.new_native(width, height, raw.FPDFBitmap_BGRx, rev_byteorder=True)
     bitmap.fill_rect((255, 255, 255, 255), 0, 0, width, height)
     pause = raw.IFSDK_PAUSE(version=1)
     # PDFium asks this between batches of page objects; True makes it return so we can stop.
@@ -71,38 +73,59 @@ def _draw(page: Any, width: int, height: int, deadline: Deadline) -> Any:
     return bitmap.to_pil()
 
 
+def _render_page(
+    document: Any, path: Path, page_number: int, widths: Sequence[int], deadline: Deadline
+) -> list[bytes]:
+    pdfium = load()
+    count = len(document)
+    if count == 0:
+        raise CorruptDocument(f"{path.name}: the PDF has no pages")
+    if page_number > count:
+        raise PageOutOfRange(
+            f"{path.name}: page {page_number} asked for, the document has {count}",
+            page_number=page_number,
+            page_count=count,
+        )
+    try:
+        page = document[page_number - 1]
+    except pdfium.PdfiumError as error:
+        raise CorruptDocument(
+            f"{path.name}: page {page_number} cannot be loaded ({error})"
+        ) from error
+    try:
+        page_width = from_float32(page.get_width())
+        page_height = from_float32(page.get_height())
+        if not (page_width > 0 and page_height > 0):
+            raise CorruptDocument(f"{path.name}: page {page_number} has an empty page box")
+        out = []
+        for width in widths:
+            deadline.check()
+            height = scaled_height(page_width, page_height, width)
+            out.append(jpeg.encode(_draw(page, width, height, deadline)))
+        return out
+    finally:
+        page.close()
+
+
 def render(path: Path, page_number: int, widths: Sequence[int], deadline: Deadline) -> list[bytes]:
     """JPEGs of one page at each width, drawn directly at that width (no resampling)."""
-    pdfium = load()
     document = _open(path)
     try:
-        count = len(document)
-        if count == 0:
-            raise CorruptDocument(f"{path.name}: the PDF has no pages")
-        if page_number > count:
-            raise PageOutOfRange(
-                f"{path.name}: page {page_number} asked for, the document has {count}",
-                page_number=page_number,
-                page_count=count,
-            )
-        try:
-            page = document[page_number - 1]
-        except pdfium.PdfiumError as error:
-            raise CorruptDocument(
-                f"{path.name}: page {page_number} cannot be loaded ({error})"
-            ) from error
-        try:
-            page_width = from_float32(page.get_width())
-            page_height = from_float32(page.get_height())
-            if not (page_width > 0 and page_height > 0):
-                raise CorruptDocument(f"{path.name}: page {page_number} has an empty page box")
-            out = []
-            for width in widths:
-                deadline.check()
-                height = scaled_height(page_width, page_height, width)
-                out.append(jpeg.encode(_draw(page, width, height, deadline)))
-            return out
-        finally:
-            page.close()
+        return _render_page(document, path, page_number, widths, deadline)
+    finally:
+        document.close()
+
+
+def render_pages(
+    path: Path,
+    page_numbers: Sequence[int],
+    widths: Sequence[int],
+    deadline_for: Callable[[int], Deadline],
+) -> Generator[list[bytes], None, None]:
+    """Like `render` for several pages, opening the document once for all of them."""
+    document = _open(path)
+    try:
+        for number in page_numbers:
+            yield _render_page(document, path, number, widths, deadline_for(number))
     finally:
         document.close()

@@ -69,7 +69,7 @@ def page_count(path: Path, deadline: Deadline) -> int:
 
 def command(path: Path, page_number: int, width: int) -> list[str]:
     """The `pdftoppm` call for one page at one width, JPEG on stdout."""
-    options = f"quality={jpeg.QUALITY},optimize=y,progressive={'y' if jpeg.is_progressive(width) else 'n'}"
+    options = f"quality={jpeg.QUALITY},optimize={'y' if jpeg.OPTIMIZE else 'n'}"
     page = str(page_number)
     return [
         "pdftoppm",

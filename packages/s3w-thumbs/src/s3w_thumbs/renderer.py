@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,10 @@ class PdfRenderer:
 
     name: str
     render: Callable[[Path, int, Sequence[int], Deadline], list[bytes]]
+    render_pages: Callable[
+        [Path, Sequence[int], Sequence[int], Callable[[int], Deadline]],
+        Generator[list[bytes], None, None],
+    ]
     page_count: Callable[[Path, Deadline], int]
 
 
@@ -25,8 +29,23 @@ def _pdfium_page_count(path: Path, deadline: Deadline) -> int:
     return render_pdfium.page_count(path)
 
 
-PDFIUM = PdfRenderer(render_pdfium.NAME, render_pdfium.render, _pdfium_page_count)
-POPPLER = PdfRenderer(render_poppler.NAME, render_poppler.render, render_poppler.page_count)
+def _poppler_pages(
+    path: Path,
+    page_numbers: Sequence[int],
+    widths: Sequence[int],
+    deadline_for: Callable[[int], Deadline],
+) -> Generator[list[bytes], None, None]:
+    # Each pdftoppm run opens the file anyway; there is nothing to share between pages.
+    for number in page_numbers:
+        yield render_poppler.render(path, number, widths, deadline_for(number))
+
+
+PDFIUM = PdfRenderer(
+    render_pdfium.NAME, render_pdfium.render, render_pdfium.render_pages, _pdfium_page_count
+)
+POPPLER = PdfRenderer(
+    render_poppler.NAME, render_poppler.render, _poppler_pages, render_poppler.page_count
+)
 
 
 def pdfium_available() -> bool:
