@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-import s3w_thumbs
 from tests.thumbs.checks import jpeg_image
 from tests.thumbs.documents import PageSpec
+
+import s3w_thumbs
 
 
 @pytest.mark.parametrize("renderer", ["pdfium", "poppler"])
