@@ -1,0 +1,39 @@
+"""Mirror a local media root into the bucket: walk, list in parallel, diff, upload, delete.
+
+``sync(storage, media_root, SyncOptions(...))`` is the whole job; ``build_plan`` and
+``execute`` are its two halves (``--dry-run`` stops after the plan).
+"""
+
+from s3w_storage.sync.listing import RemoteObject, list_remote
+from s3w_storage.sync.plan import (
+    DEFAULT_MAX_DELETE,
+    MD5_METADATA,
+    SyncOptions,
+    SyncPlan,
+    Upload,
+    build_plan,
+    file_md5,
+)
+from s3w_storage.sync.run import SyncResult, execute, sync
+from s3w_storage.sync.walk import Failure, KeyFilter, LocalFile, LocalTree, check_media_root, walk
+
+__all__ = [
+    "DEFAULT_MAX_DELETE",
+    "MD5_METADATA",
+    "Failure",
+    "KeyFilter",
+    "LocalFile",
+    "LocalTree",
+    "RemoteObject",
+    "SyncOptions",
+    "SyncPlan",
+    "SyncResult",
+    "Upload",
+    "build_plan",
+    "check_media_root",
+    "execute",
+    "file_md5",
+    "list_remote",
+    "sync",
+    "walk",
+]

@@ -1,0 +1,228 @@
+"""Lean PutObject and ListObjectsV2 for a sync: botocore's SigV4 signer over a urllib3 pool.
+
+A ``put_object`` call through a botocore client costs about 1.5 ms of CPU here (event hooks,
+parameter validation, serialisation, response parsing) before the server does anything; with
+thousands of small files that CPU, not the network, bounds a sync. This sends the same
+SigV4-signed PutObject request with botocore's own :class:`S3SigV4Auth` over a urllib3 pool
+for about 0.6 ms. Listing likewise skips botocore's response parser, whose per-object
+timestamp parsing costs more than the request itself. The bucket URL (endpoint, addressing style, region) is taken once from a
+real client, so it is exactly what botocore would use. Retries follow the client's policy:
+connection errors, 5xx, 429 and throttling codes are retried with capped exponential backoff
+and jitter, up to ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import re
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import quote, unquote_plus, urlsplit
+from xml.etree import ElementTree
+
+import urllib3
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.exceptions import ClientError
+from botocore.httpsession import get_cert_path
+
+from s3w_storage.errors import translate
+from s3w_storage.keys import content_type_for
+
+if TYPE_CHECKING:
+    from s3w_storage.client import S3Client
+    from s3w_storage.settings import StorageSettings
+
+_RETRY_STATUS = {429, 500, 502, 503, 504}
+_RETRY_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling"}
+_CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
+_MESSAGE = re.compile(rb"<Message>([^<]{0,300})</Message>")
+_PROBE = "s3w-probe-key"
+_UNSIGNED = "UNSIGNED-PAYLOAD"
+_EMPTY = hashlib.sha256(b"").hexdigest()
+_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+#: Files up to this size are read into memory for the request; larger ones are streamed.
+IN_MEMORY = 8 * 1024 * 1024
+
+
+class LeanS3:
+    """PUT whole files into, and list, one bucket; thread-safe, one per process."""
+
+    def __init__(self, client: S3Client, settings: StorageSettings, *, pool_size: int) -> None:
+        probe = client.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": settings.bucket_name, "Key": _PROBE},
+            ExpiresIn=60,
+        )
+        parts = urlsplit(probe)
+        self.base = f"{parts.scheme}://{parts.netloc}{parts.path[: -len(_PROBE)]}"
+        self.endpoint = settings.effective_endpoint or f"{parts.scheme}://{parts.netloc}"
+        self.bucket = settings.bucket_name or ""
+        self.head = settings.prefix + "/" if settings.prefix else ""
+        self.region = client.meta.region_name or "us-east-1"
+        self.max_attempts = settings.max_attempts
+        self.hint = settings.credentials_hint
+        self._credentials = _credentials(settings)
+        timeout = urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout)
+        self.pool = urllib3.PoolManager(
+            maxsize=pool_size,
+            block=False,
+            timeout=timeout,
+            retries=False,
+            ca_certs=os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True),
+        )
+
+    def put(self, key: str, path: str) -> tuple[int, str | None]:
+        """(bytes sent, None) or (0, a message saying why the file is not in the bucket).
+
+        Files up to :data:`IN_MEMORY` are read whole (cheapest); larger ones are streamed
+        from the open file, so memory stays bounded whatever the thread count.
+        """
+        try:
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size <= IN_MEMORY:
+                    return self._put(key, handle.read(), size)
+                return self._put(key, handle, size)
+        except OSError as exc:
+            return 0, f"cannot read {path}: {exc.strerror}"
+
+    def _put(self, key: str, data: bytes | BinaryIO, size: int) -> tuple[int, str | None]:
+        headers = {"Content-Type": content_type_for(key), "Content-Length": str(size)}
+        url = self.base + quote(self.head + key, safe="/~")
+        status, body, problem = self._send("PUT", url, data, headers)
+        if problem is not None:
+            return 0, f"cannot reach {self.endpoint} to upload {key}: {problem}"
+        if 200 <= status < 300:
+            return size, None
+        return 0, self._error(status, body, "PutObject", key)
+
+    def list_page(
+        self, prefix: str, *, start_after: str | None = None, token: str | None = None
+    ) -> tuple[list[tuple[str, int, float, str]], bool, str | None]:
+        """One ListObjectsV2 page of full keys under ``prefix``: ([(key, size, mtime, etag)],
+        whether more pages follow, the continuation token). Raises a StorageError."""
+        params = {"list-type": "2", "prefix": prefix, "max-keys": "1000", "encoding-type": "url"}
+        if start_after:
+            params["start-after"] = start_after
+        if token:
+            params["continuation-token"] = token
+        query = "&".join(
+            f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(params.items())
+        )
+        url = self.base + "?" + query
+        status, body, problem = self._send("GET", url, None, {})
+        if problem is not None:
+            from s3w_storage.errors import StorageUnavailable
+
+            raise StorageUnavailable(f"cannot reach {self.endpoint} to list the bucket: {problem}")
+        if status != 200:
+            from s3w_storage.errors import StorageError
+
+            raise StorageError(self._error(status, body, "ListObjectsV2", None))
+        return _parse_listing(body)
+
+    def _send(
+        self, method: str, url: str, data: bytes | BinaryIO | None, headers: dict[str, str]
+    ) -> tuple[int, bytes, str | None]:
+        """(status, body, None), or (0, b"", why) when the endpoint could not be reached."""
+        status, body = 0, b""
+        for attempt in range(1, self.max_attempts + 1):
+            if data is not None and not isinstance(data, bytes):
+                data.seek(0)
+            request = AWSRequest(
+                method=method,
+                url=url,
+                headers={**headers, "X-Amz-Content-SHA256": _UNSIGNED if data else _EMPTY},
+            )
+            self._signer().add_auth(request)
+            try:
+                response = self.pool.urlopen(
+                    method, url, body=data, headers=dict(request.headers.items())
+                )
+            except urllib3.exceptions.HTTPError as exc:
+                if attempt == self.max_attempts:
+                    return 0, b"", type(exc).__name__
+                _backoff(attempt)
+                continue
+            status, body = response.status, response.data
+            if status < 300:
+                return status, body, None
+            code = _match(_CODE, body)
+            if (status in _RETRY_STATUS or code in _RETRY_CODES) and attempt < self.max_attempts:
+                _backoff(attempt)
+                continue
+            break
+        return status, body, None
+
+    def _error(self, status: int, body: bytes, operation: str, key: str | None) -> str:
+        parsed: Any = {
+            "Error": {
+                "Code": _match(_CODE, body) or str(status),
+                "Message": _match(_MESSAGE, body),
+            },
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        }
+        return str(
+            translate(
+                ClientError(parsed, operation),
+                bucket=self.bucket,
+                key=key,
+                endpoint=self.endpoint,
+                credentials_hint=self.hint,
+            )
+        )
+
+    def _signer(self) -> S3SigV4Auth:
+        credentials: Any = self._credentials
+        if credentials is None:
+            from botocore.exceptions import NoCredentialsError
+
+            raise NoCredentialsError()
+        # Refreshable credentials (roles, SSO) hand out a consistent snapshot per request.
+        frozen = credentials.get_frozen_credentials()
+        return S3SigV4Auth(frozen, "s3", self.region)
+
+
+def _credentials(settings: StorageSettings) -> Any:
+    """The settings' keys, else boto3's credential chain (profiles, roles, SSO)."""
+    keys = settings.credentials()
+    if keys is not None:
+        from botocore.credentials import Credentials
+
+        return Credentials(*keys)
+    import boto3
+
+    return boto3.session.Session().get_credentials()
+
+
+def _parse_listing(body: bytes) -> tuple[list[tuple[str, int, float, str]], bool, str | None]:
+    root = ElementTree.fromstring(body)  # noqa: S314 - the configured S3 endpoint's answer
+    ns = _NS if root.tag.startswith(_NS) else ""
+    encoded = root.findtext(f"{ns}EncodingType") == "url"
+    items = []
+    for entry in root.iter(f"{ns}Contents"):
+        key = entry.findtext(f"{ns}Key") or ""
+        stamp = entry.findtext(f"{ns}LastModified") or "1970-01-01T00:00:00Z"
+        items.append(
+            (
+                unquote_plus(key) if encoded else key,
+                int(entry.findtext(f"{ns}Size") or 0),
+                datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp(),
+                (entry.findtext(f"{ns}ETag") or "").strip('"'),
+            )
+        )
+    truncated = (root.findtext(f"{ns}IsTruncated") or "").lower() == "true"
+    return items, truncated, root.findtext(f"{ns}NextContinuationToken")
+
+
+def _match(pattern: re.Pattern[bytes], body: bytes) -> str:
+    found = pattern.search(body or b"")
+    return found.group(1).decode("utf-8", "replace") if found else ""
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(5.0, 0.1 * 2**attempt)))

@@ -1,0 +1,136 @@
+"""The local side of a sync: walk a media root with ``os.scandir`` into (key, size, mtime) rows."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from s3w_storage.errors import InvalidArgument
+
+#: Files :meth:`s3w_storage.objects.Storage.download_file` is still writing; never synced.
+PARTIAL_SUFFIX = ".s3w-part"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFile:
+    """One regular file under the media root; ``key`` is relative to the bucket prefix."""
+
+    key: str
+    path: str
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A file or object that could not be read, compared, uploaded or deleted, and why."""
+
+    key: str
+    message: str
+
+
+@dataclass
+class LocalTree:
+    """What the walk found: the files, the entries it could not read, and what it skipped."""
+
+    root: str
+    files: list[LocalFile] = field(default_factory=list)
+    errors: list[Failure] = field(default_factory=list)
+    skipped_links: int = 0
+    skipped_special: int = 0
+    excluded: int = 0
+
+
+class KeyFilter:
+    """``--include``/``--exclude`` globs on relative keys (``*`` also matches ``/``).
+
+    A key is kept when it matches an include (or none are given) and no exclude.
+    """
+
+    def __init__(self, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:
+        self.include = tuple(include)
+        self.exclude = tuple(exclude)
+        self._include = _compile(self.include)
+        self._exclude = _compile(self.exclude)
+
+    def __call__(self, key: str) -> bool:
+        if self._include is not None and not self._include.match(key):
+            return False
+        return self._exclude is None or not self._exclude.match(key)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.include or self.exclude)
+
+
+def _compile(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
+def check_media_root(media_root: str | os.PathLike[str]) -> str:
+    """The absolute media root, or a clear :class:`InvalidArgument` before any network call."""
+    given = os.fspath(media_root)
+    root = os.path.abspath(given)
+    if not os.path.exists(root):
+        raise InvalidArgument(f"media root {given} does not exist (set PM_MEDIA_ROOT)")
+    if not os.path.isdir(root):
+        raise InvalidArgument(f"media root {given} is not a directory")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise InvalidArgument(f"media root {given} is not readable by this user")
+    return root
+
+
+def walk(media_root: str | os.PathLike[str], key_filter: KeyFilter | None = None) -> LocalTree:
+    """Every regular file under ``media_root``, never following symbolic links.
+
+    Keys are built from the names ``os.scandir`` returns below the absolute root, so a root
+    given with a trailing '/' or as a relative path yields the same keys as
+    :func:`s3w_storage.keys.key_for_path`. Symbolic links, sockets, FIFOs and devices are
+    skipped; a directory or file that cannot be read is recorded in ``errors`` and the walk
+    goes on.
+    """
+    root = check_media_root(media_root)
+    tree = LocalTree(root=root)
+    keep = key_filter if key_filter is not None and key_filter.active else None
+    stack: list[tuple[str, str]] = [(root, "")]
+    while stack:
+        directory, rel = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError as exc:
+            tree.errors.append(
+                Failure(rel.rstrip("/") or ".", f"cannot list {directory}: {exc.strerror}")
+            )
+            continue
+        for entry in entries:
+            key = rel + entry.name
+            try:
+                if entry.is_symlink():
+                    tree.skipped_links += 1
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, key + "/"))
+                    continue
+                info = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                tree.errors.append(Failure(key, f"cannot stat {entry.path}: {exc.strerror}"))
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                tree.skipped_special += 1
+                continue
+            if entry.name.endswith(PARTIAL_SUFFIX) and entry.name.startswith("."):
+                continue
+            if "\\" in entry.name:  # the only segment check_relative refuses that scandir yields
+                tree.errors.append(Failure(key, f"{key!r} has a '\\' in a name; not a valid key"))
+                continue
+            if keep is not None and not keep(key):
+                tree.excluded += 1
+                continue
+            tree.files.append(LocalFile(key, entry.path, info.st_size, info.st_mtime))
+    return tree
