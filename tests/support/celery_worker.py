@@ -121,7 +121,7 @@ def start_worker(
     *,
     app: str = "s3w_tasks.celery_app",
     queues: list[str] | None = None,
-    concurrency: int = 1,
+    concurrency: int | None = 1,
     include: list[str] | None = None,
     timeout: float = 60,
     log_dir: Path | None = None,
@@ -136,12 +136,13 @@ def start_worker(
         app,
         "worker",
         "--loglevel=INFO",
-        f"--concurrency={concurrency}",
         f"--hostname={hostname}",
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
     ]
+    if concurrency is not None:
+        argv.append(f"--concurrency={concurrency}")
     if queues:
         argv += ["-Q", ",".join(queues)]
     for module in include or []:

@@ -52,6 +52,8 @@ def celery_config() -> dict[str, Any]:
         "worker_send_task_events": False,
         "worker_hijack_root_logger": False,
     }
+    if settings.concurrency:
+        config["worker_concurrency"] = settings.concurrency
     if settings.max_tasks_per_child:
         config["worker_max_tasks_per_child"] = settings.max_tasks_per_child
     if settings.is_redis_broker:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import URL, Engine, create_engine, make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from s3w_tasks.settings import get_settings
 
@@ -70,8 +70,7 @@ get_engine = _PerProcessEngine()
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """A session in one transaction: committed when the block ends, rolled back on error."""
-    factory = sessionmaker(bind=get_engine(), expire_on_commit=False)
-    session = factory()
+    session = Session(bind=get_engine(), expire_on_commit=False)
     try:
         with session.begin():
             yield session

@@ -116,40 +116,40 @@ def add_doc_vers(doc_ver_ids: Any) -> dict[str, Any]:
 
     A missing local file whose object is already in the bucket counts as done. After a
     document's last version is uploaded its ``preview_status`` is reset to NULL, so the core
-    asks for a new thumbnail.
+    asks for a new thumbnail. One database transaction per call (read, then the reset).
     """
     ids = parse_ids(doc_ver_ids, "document version id")
     storage = get_storage()
+    uploaded: list[str] = []
+    present: list[str] = []
+    problems: list[str] = []
     with session_scope() as session:
         rows = session.execute(
             select(DocumentVersion.id, DocumentVersion.file_name).where(
                 DocumentVersion.id.in_([uuid.UUID(i) for i in ids])
             )
         ).all()
-    found = {str(row.id): row.file_name for row in rows}
-    unknown = [i for i in ids if i not in found]
-    uploaded: list[str] = []
-    present: list[str] = []
-    problems: list[str] = []
-    for ident in ids:
-        if ident in unknown:
-            continue
-        file_name = found[ident]
-        if not file_name:
-            problems.append(f"version {ident} has no file name")
-            continue
-        key = docver_key(ident, file_name)
-        path = media_path(storage.settings.media_root, key)
-        try:
-            storage.upload_file(path, key)
-        except FileNotFoundError:
-            if storage.exists(key):
-                present.append(ident)
-            else:
-                problems.append(f"{path} is missing and {key} is not in the bucket")
-            continue
-        uploaded.append(ident)
-    reset = reset_previews_for_versions(uploaded) if uploaded else 0
+        found = {str(row.id): row.file_name for row in rows}
+        unknown = [i for i in ids if i not in found]
+        for ident in ids:
+            if ident in unknown:
+                continue
+            file_name = found[ident]
+            if not file_name:
+                problems.append(f"version {ident} has no file name")
+                continue
+            key = docver_key(ident, file_name)
+            path = media_path(storage.settings.media_root, key)
+            try:
+                storage.upload_file(path, key)
+            except FileNotFoundError:
+                if storage.exists(key):
+                    present.append(ident)
+                else:
+                    problems.append(f"{path} is missing and {key} is not in the bucket")
+                continue
+            uploaded.append(ident)
+        reset = _reset_previews(session, uploaded) if uploaded else 0
     if unknown:
         problems.append(f"no document version with id {_short(unknown)}")
     if problems:
@@ -157,22 +157,28 @@ def add_doc_vers(doc_ver_ids: Any) -> dict[str, Any]:
     return {"uploaded": len(uploaded), "already_present": len(present), "previews_reset": reset}
 
 
+_RESET_PREVIEWS = text(
+    """
+    UPDATE documents SET preview_status = NULL, preview_error = NULL
+    WHERE preview_status IS NOT NULL AND node_id IN (
+        SELECT v.document_id FROM document_versions v
+        WHERE v.id = ANY(:ids) AND v.number = (
+            SELECT max(w.number) FROM document_versions w WHERE w.document_id = v.document_id
+        )
+    )
+    """
+)
+
+
+def _reset_previews(session: Session, doc_ver_ids: Iterable[str]) -> int:
+    result = session.execute(_RESET_PREVIEWS, {"ids": [uuid.UUID(i) for i in doc_ver_ids]})
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def reset_previews_for_versions(doc_ver_ids: Iterable[str]) -> int:
     """Set ``preview_status`` to NULL for documents whose last version is among these."""
-    statement = text(
-        """
-        UPDATE documents SET preview_status = NULL, preview_error = NULL
-        WHERE preview_status IS NOT NULL AND node_id IN (
-            SELECT v.document_id FROM document_versions v
-            WHERE v.id = ANY(:ids) AND v.number = (
-                SELECT max(w.number) FROM document_versions w WHERE w.document_id = v.document_id
-            )
-        )
-        """
-    )
     with session_scope() as session:
-        result = session.execute(statement, {"ids": [uuid.UUID(i) for i in doc_ver_ids]})
-        return int(getattr(result, "rowcount", 0) or 0)
+        return _reset_previews(session, doc_ver_ids)
 
 
 def _delete_prefixes(prefixes: Iterable[str]) -> int:

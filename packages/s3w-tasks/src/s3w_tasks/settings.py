@@ -57,6 +57,7 @@ class TaskSettings(BaseSettings):
         5.0, ge=0, le=3600, validation_alias=_env("S3W_WORKER_LOST_RETRY_DELAY")
     )
     max_deliveries: int = Field(3, ge=1, le=100, validation_alias=_env("S3W_TASK_MAX_DELIVERIES"))
+    concurrency: int | None = Field(None, ge=1, le=256, validation_alias=_env("S3W_CONCURRENCY"))
     max_tasks_per_child: int | None = Field(
         None, ge=1, validation_alias=_env("S3W_MAX_TASKS_PER_CHILD")
     )

@@ -23,7 +23,7 @@ from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
 from celery import Task
-from celery.signals import setup_logging, task_failure
+from celery.signals import setup_logging, task_failure, worker_process_init
 
 from s3w_tasks import contract, operations
 from s3w_tasks.celery_app import app
@@ -342,6 +342,19 @@ def _setup_logging(**_: Any) -> None:
     from s3w_tasks.logs import configure_logging
 
     configure_logging()
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _warm_up(**_: Any) -> None:
+    """Build this pool process's S3 client and database engine before its first task."""
+    from s3w_storage.objects import get_storage
+    from s3w_tasks.db import get_engine
+
+    try:
+        get_storage()
+        get_engine()
+    except EXPECTED as exc:  # the first task reports the problem properly
+        log.warning("could not prepare S3 and database access: %s", describe(exc))
 
 
 @task_failure.connect  # type: ignore[untyped-decorator]

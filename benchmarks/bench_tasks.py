@@ -1,0 +1,231 @@
+"""The worker's ``s3_worker_add_doc_vers`` throughput side by side with a plain boto3 loop.
+
+On one throwaway SeaweedFS, in the same run, the same files (~200 KB each):
+
+* **boto3 loop**: ``put_object`` for each file, one after another, one client;
+* **worker**: one ``celery worker`` (default prefork pool: one process per CPU) consuming
+  one ``s3_worker_add_doc_vers`` task per version, sent the way Papermerge core sends them.
+  Each task also reads its version row and resets the document's preview status, as in
+  production; the clock runs from the first send to the last task's outcome line.
+
+Reports tasks/s for both, the ratio, and the worker's peak RSS (main process plus pool).
+PostgreSQL and Redis come from ``S3W_TEST_DB_URL``/``S3W_TEST_REDIS_URL`` when set, else
+throwaway servers are started.
+
+    python benchmarks/bench_tasks.py            # 1,000 versions
+    python benchmarks/bench_tasks.py --quick    # 100 versions
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support import papermerge as pm  # noqa: E402
+from tests.support.celery_worker import Worker, start_worker  # noqa: E402
+from tests.support.services import start_postgres, start_redis, start_seaweedfs  # noqa: E402
+
+KB = 1024
+
+
+def _database(server_url: str) -> str:
+    import psycopg2
+    from psycopg2 import sql
+
+    name = f"s3w_bench_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    admin.close()
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(server_url)
+    url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+    pm.create_schema(url)
+    return url
+
+
+def _drop_database(server_url: str, url: str) -> None:
+    import psycopg2
+    from psycopg2 import sql
+
+    name = url.rsplit("/", 1)[-1].split("?")[0]
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    admin.close()
+
+
+def _peak_rss(worker: Worker, peak: dict[str, int]) -> None:
+    import psutil
+
+    try:
+        main = psutil.Process(worker.proc.pid)
+        procs = [main, *main.children(recursive=True)]
+        total = 0
+        for proc in procs:
+            rss = proc.memory_info().rss
+            total += rss
+            peak["process"] = max(peak.get("process", 0), rss)
+        peak["total"] = max(peak.get("total", 0), total)
+    except psutil.NoSuchProcess:
+        pass
+
+
+def run(count: int, size: int, concurrency: int) -> dict[str, Any]:
+    base = Path(tempfile.mkdtemp(prefix="s3w-bench-tasks-"))
+    cleanups: list[Any] = []
+    try:
+        weed = start_seaweedfs(
+            access_key="bench", secret_key="bench-" + uuid.uuid4().hex, base=base
+        )
+        cleanups.append(weed.stop)
+        pg_server = os.environ.get("S3W_TEST_DB_URL")
+        if not pg_server:
+            server = start_postgres()
+            cleanups.append(server.stop)
+            pg_server = server.url
+        db_url = _database(pg_server)
+        cleanups.append(lambda: _drop_database(pg_server, db_url))
+        redis_server = os.environ.get("S3W_TEST_REDIS_URL")
+        if not redis_server:
+            redis = start_redis()
+            cleanups.append(redis.stop)
+            redis_server = redis.url
+        broker = f"{redis_server.rstrip('/')}/11"
+
+        from tests.conftest import S3Service
+
+        s3 = S3Service(weed.endpoint, weed.access_key, weed.secret_key)
+        client = s3.client()
+        bucket = f"bench-{uuid.uuid4().hex[:12]}"
+        client.create_bucket(Bucket=bucket)
+        media = base / "media"
+        user = pm.insert_user(db_url)
+        versions = []
+        for i in range(count):
+            doc = pm.insert_document(db_url, user, file_name=f"file{i}.pdf", page_count=0)
+            payload = os.urandom(size // 2) + bytes([i % 256]) * (size - size // 2)
+            pm.media_file(media, doc.version, payload)
+            versions.append(doc.version)
+
+        # 1. The plain boto3 loop.
+        started = time.perf_counter()
+        for version in versions:
+            key = pm.docver_key(version.id, version.file_name, "loop")
+            with open(media / pm.docver_key(version.id, version.file_name), "rb") as body:
+                client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/pdf")
+        loop_seconds = time.perf_counter() - started
+
+        # 2. One worker.
+        prefix = f"b{uuid.uuid4().hex[:8]}"
+        env = {
+            "STORAGE_BACKEND": "aws",
+            "AWS_ACCESS_KEY_ID": s3.access_key,
+            "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+            "AWS_REGION_NAME": s3.region,
+            "PM_S3_ENDPOINT_URL": s3.endpoint,
+            "PM_S3_BUCKET_NAME": bucket,
+            "PM_MEDIA_ROOT": str(media),
+            "PM_DB_URL": db_url,
+            "PM_REDIS_URL": broker,
+            "PM_PREFIX": prefix,
+            "PM_LOG_CONFIG": str(base / "none.yaml"),
+        }
+        worker = start_worker(env, app="s3worker.celery_app", concurrency=concurrency)
+        cleanups.append(worker.stop)
+        sender = pm.core_app(broker)
+        peak: dict[str, int] = {}
+        _peak_rss(worker, peak)
+        started = time.perf_counter()
+        task_ids = [
+            str(
+                sender.send_task(
+                    "s3_worker_add_doc_vers",
+                    kwargs={"doc_ver_ids": [str(v.id)]},
+                    queue=f"{prefix}_s3",
+                ).id
+            )
+            for v in versions
+        ]
+        wanted = set(task_ids)
+        while True:
+            _peak_rss(worker, peak)
+            outcomes = worker.outcomes()
+            if wanted <= set(outcomes):
+                break
+            if time.perf_counter() - started > 600:
+                raise TimeoutError(f"worker unfinished after 600 s:\n{worker.tail()}")
+            time.sleep(0.2)
+        worker_seconds = time.perf_counter() - started
+        failed = [t for t in task_ids if outcomes[t] != "ok"]
+        sender.close()
+        uploaded = sum(
+            1
+            for v in versions[:: max(1, count // 50)]
+            if client.head_object(Bucket=bucket, Key=pm.docver_key(v.id, v.file_name, prefix))
+        )
+        return {
+            "count": count,
+            "size_kb": size / KB,
+            "loop_s": loop_seconds,
+            "worker_s": worker_seconds,
+            "loop_rate": count / loop_seconds,
+            "worker_rate": count / worker_seconds,
+            "ratio": worker_seconds / loop_seconds,
+            "peak_rss_mb": peak.get("total", 0) / 2**20,
+            "peak_process_mb": peak.get("process", 0) / 2**20,
+            "concurrency": concurrency,
+            "failed": len(failed),
+            "checked": uploaded,
+        }
+    finally:
+        for cleanup in reversed(cleanups):
+            cleanup()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100 versions instead of 1,000")
+    parser.add_argument("--count", type=int, default=None)
+    parser.add_argument("--size-kb", type=int, default=200)
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="pool processes (default: 2 per CPU)"
+    )
+    args = parser.parse_args()
+    count = args.count or (100 if args.quick else 1000)
+    r = run(count, args.size_kb * KB, args.concurrency or 2 * (os.cpu_count() or 1))
+    print(f"\ns3_worker_add_doc_vers: {r['count']} versions of {r['size_kb']:.0f} KB")
+    print("| what | seconds | versions/s |")
+    print("|---|---:|---:|")
+    print(f"| plain boto3 put_object loop | {r['loop_s']:.2f} | {r['loop_rate']:.1f} |")
+    print(
+        f"| one worker (prefork, concurrency {r['concurrency']}) | {r['worker_s']:.2f} "
+        f"| {r['worker_rate']:.1f} |"
+    )
+    print(f"\nworker time / loop time: {r['ratio']:.2f}x (goal: within 2x)")
+    print(
+        f"worker peak RSS: {r['peak_rss_mb']:.0f} MiB in all processes, "
+        f"{r['peak_process_mb']:.0f} MiB the largest one"
+    )
+    if r["failed"]:
+        print(f"FAILED tasks: {r['failed']}")
+        return 1
+    return 0 if r["ratio"] <= 2.0 else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
