@@ -1,0 +1,180 @@
+"""Both sides of a migration listed and compared: size, and content MD5 where ETags are MD5s,
+else the MD5 s3w stores in metadata, else the object read and hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from s3w_storage.errors import StorageError, translate
+from s3w_storage.sync.lean import LeanS3
+from s3w_storage.sync.listing import RemoteObject, _list_range
+from s3w_storage.sync.plan import MD5_METADATA
+
+if TYPE_CHECKING:
+    from s3w_storage.objects import Storage
+
+#: Top-level folders of the Papermerge layout; listing splits each by its first hex digit.
+LAYOUT_FOLDERS = ("docvers/", "ocr/pages/", "previews/pages/", "thumbnails/jpg/")
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """A key and what is wrong with it (or why it could not be copied or compared)."""
+
+    key: str
+    why: str
+
+
+def layout_bounds() -> list[str]:
+    """Split keys for parallel listing: each Papermerge folder cut by its first hex digit."""
+    return sorted(folder + digit for folder in LAYOUT_FOLDERS for digit in "0123456789abcdef")
+
+
+def list_objects(storage: Storage, *, jobs: int = 16) -> dict[str, RemoteObject]:
+    """Every object under the storage's prefix, keyed by relative key, listed in key ranges
+    by ``jobs`` threads (the ranges cover every key, inside the Papermerge layout or not)."""
+    bounds = layout_bounds()
+    ranges: list[tuple[str | None, str | None]] = []
+    lower: str | None = None
+    for bound in bounds:
+        ranges.append((lower, bound))
+        lower = bound
+    ranges.append((lower, None))
+    workers = max(1, min(jobs, len(ranges)))
+    lean = LeanS3(storage.client, storage.settings, pool_size=workers + 1)
+    found: dict[str, RemoteObject] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3w-list") as pool:
+        for part in pool.map(lambda r: _list_range(lean, r[0], r[1]), ranges):
+            found.update(part)
+    return found
+
+
+def list_both(
+    source: Storage, target: Storage, jobs: int
+) -> tuple[dict[str, RemoteObject], dict[str, RemoteObject]]:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="s3w-side") as pool:
+        src = pool.submit(list_objects, source, jobs=jobs)
+        dst = pool.submit(list_objects, target, jobs=jobs)
+        return src.result(), dst.result()
+
+
+def _stored_md5(storage: Storage, key: str) -> str | None:
+    """The MD5 s3w stored in the object's metadata, or None."""
+    info = storage.head(key)
+    if info is None:
+        return None
+    value = info.metadata.get(MD5_METADATA, "").strip().lower()
+    return value if re.fullmatch(r"[0-9a-f]{32}", value) else None
+
+
+def stream_md5(storage: Storage, key: str) -> str:
+    """MD5 of the object's content, read in 1 MiB pieces (never whole in memory)."""
+    full = storage.prefix + "/" + key if storage.prefix else key
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        body = storage.client.get_object(Bucket=storage.bucket, Key=full)["Body"]
+        try:
+            for piece in body.iter_chunks(1024 * 1024):
+                digest.update(piece)
+        finally:
+            body.close()
+    except (ClientError, BotoCoreError) as exc:
+        raise translate_for(storage, exc, key) from exc
+    return digest.hexdigest()
+
+
+def _content_md5(storage: Storage, key: str, obj: RemoteObject, *, read: bool) -> str | None:
+    """The object's content MD5: its ETag when single-part, else the stored one, else (with
+    ``read``) computed by reading it; None when unknown."""
+    if not obj.is_multipart:
+        return obj.etag.lower()
+    stored = _stored_md5(storage, key)
+    if stored is not None or not read:
+        return stored
+    return stream_md5(storage, key)
+
+
+def quick_verdict(src: RemoteObject, dst: RemoteObject) -> bool | None:
+    """True same, False different, None when the ETags cannot tell (a multipart side)."""
+    if src.size != dst.size:
+        return False
+    if src.etag == dst.etag:
+        # Two MD5s, or two multipart ETags over the same part MD5s: the same content.
+        return True
+    if not src.is_multipart and not dst.is_multipart:
+        return False
+    return None
+
+
+def deep_verdict(
+    source: Storage,
+    target: Storage,
+    key: str,
+    src: RemoteObject,
+    dst: RemoteObject,
+    *,
+    read_target: bool,
+) -> tuple[str | None, int]:
+    """(None when the contents are equal, else the reason, e.g. 'checksum'; objects read).
+
+    The target's MD5 comes from its ETag or stored metadata; when it is unknown the object
+    counts as different ('unverifiable') unless ``read_target`` lets it be hashed too. The
+    source is hashed only when the target's MD5 is known and the source's is not.
+    """
+    read = 0
+    dst_md5 = _content_md5(target, key, dst, read=False)
+    if dst_md5 is None:
+        if not read_target:
+            return "unverifiable", read
+        dst_md5 = stream_md5(target, key)
+        read += 1
+    src_md5 = _content_md5(source, key, src, read=False)
+    if src_md5 is None:
+        src_md5 = stream_md5(source, key)
+        read += 1
+    return (None if src_md5 == dst_md5 else "checksum"), read
+
+
+def translate_for(storage: Storage, exc: BaseException, key: str | None) -> StorageError:
+    return translate(
+        exc,
+        bucket=storage.bucket,
+        key=key,
+        endpoint=storage.settings.effective_endpoint,
+        credentials_hint=storage.settings.credentials_hint,
+    )
+
+
+#: (key, None when equal else why they differ, objects read, error when it could not tell).
+Judgement = tuple[str, str | None, int, StorageError | None]
+
+
+def judge_all(
+    source: Storage,
+    target: Storage,
+    pairs: Sequence[tuple[str, RemoteObject, RemoteObject]],
+    *,
+    jobs: int,
+    read_target: bool,
+) -> Iterator[Judgement]:
+    """:func:`deep_verdict` for each pair the ETags could not settle, on ``jobs`` threads."""
+
+    def judge(item: tuple[str, RemoteObject, RemoteObject]) -> Judgement:
+        key, src, dst = item
+        try:
+            why, read = deep_verdict(source, target, key, src, dst, read_target=read_target)
+        except StorageError as exc:
+            return key, None, 0, exc
+        return key, why, read, None
+
+    if not pairs:
+        return
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="s3w-md5") as pool:
+        yield from pool.map(judge, pairs)

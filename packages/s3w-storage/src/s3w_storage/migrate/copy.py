@@ -1,0 +1,471 @@
+"""Copying a migration plan: streamed GET and PUT, multipart for large objects (aborted if
+stopped), server-side CopyObject when one account reaches both sides; content type, the
+other representation headers and user metadata kept."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import urllib3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from s3w_storage.errors import StorageError
+from s3w_storage.migrate.compare import Difference, stream_md5, translate_for
+from s3w_storage.migrate.plan import Copy, MigrateOptions, MigratePlan, build_plan
+from s3w_storage.sync.lean import LeanS3
+from s3w_storage.sync.plan import MD5_METADATA
+
+if TYPE_CHECKING:
+    from s3w_storage.objects import Storage
+
+#: Objects up to this size are held in memory for one GET and one PUT; larger ones stream.
+IN_MEMORY = 8 * 1024 * 1024
+#: The largest object one CopyObject request may copy (S3's limit); larger ones go in parts.
+COPY_OBJECT_LIMIT = 5 * 1024**3
+#: Representation headers kept on a copy, besides ``x-amz-meta-*``.
+KEPT_HEADERS = (
+    "Content-Type",
+    "Cache-Control",
+    "Content-Disposition",
+    "Content-Encoding",
+    "Content-Language",
+)
+_RETRY_STATUS = {429, 500, 502, 503, 504}
+
+#: (key, bytes copied, how: 'server' | 'stream' | 'multipart').
+Copied = tuple[str, int, str]
+#: An object to copy and what became of it.
+Outcome = tuple[Copy, Copied | StorageError]
+
+#: ``progress(objects, bytes)``: called as copies complete, with increments.
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class MigrateResult:
+    """What a migration did. ``ok`` is False when any object failed to copy."""
+
+    dry_run: bool
+    server_side: bool
+    source_objects: int
+    source_bytes: int
+    target_objects: int
+    planned: int
+    planned_bytes: int
+    unchanged: int
+    hashed: int
+    reasons: dict[str, int] = field(default_factory=dict)
+    copied: int = 0
+    copied_bytes: int = 0
+    server_side_copies: int = 0
+    streamed_copies: int = 0
+    multipart_copies: int = 0
+    aborted_uploads: int = 0
+    deferred: int = 0  # planned but left for a later run by ``limit``
+    failures: list[Difference] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["failures"] = [{"key": f.key, "error": f.why} for f in self.failures]
+        data["ok"] = self.ok
+        return data
+
+
+class _Lean(LeanS3):
+    """LeanS3 with the two requests a copy needs: GET with its headers, PUT with headers."""
+
+    def request(
+        self, method: str, key: str, body: bytes | None, headers: Mapping[str, str]
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """(status, response headers, body); retries connection errors, 5xx and 429 with
+        backoff. Raises StorageUnavailable when the endpoint cannot be reached."""
+        from s3w_storage.errors import StorageUnavailable
+        from s3w_storage.sync.lean import _backoff
+
+        url = self.base + quote(self.head + key, safe="/~")
+        for attempt in range(1, self.max_attempts + 1):
+            request = _signed(self, method, url, body, headers)
+            try:
+                response = self.pool.urlopen(method, url, body=body, headers=request)
+            except urllib3.exceptions.HTTPError as exc:
+                if attempt == self.max_attempts:
+                    raise StorageUnavailable(
+                        f"cannot reach {self.endpoint} for {key}: {type(exc).__name__}"
+                    ) from None
+                _backoff(attempt)
+                continue
+            if response.status in _RETRY_STATUS and attempt < self.max_attempts:
+                _backoff(attempt)
+                continue
+            return response.status, response.headers, response.data
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def error(self, status: int, body: bytes, operation: str, key: str) -> str:
+        return self._error(status, body, operation, key)
+
+
+def _signed(
+    lean: LeanS3, method: str, url: str, body: bytes | None, headers: Mapping[str, str]
+) -> dict[str, str]:
+    from botocore.awsrequest import AWSRequest
+
+    payload = "UNSIGNED-PAYLOAD" if body else hashlib.sha256(b"").hexdigest()
+    request = AWSRequest(
+        method=method, url=url, headers={**headers, "X-Amz-Content-SHA256": payload}
+    )
+    lean._signer().add_auth(request)
+    return dict(request.headers.items())
+
+
+def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    kept = {name: headers[name] for name in KEPT_HEADERS if headers.get(name)}
+    for name, value in headers.items():
+        if name.lower().startswith("x-amz-meta-"):
+            kept[name.lower()] = value
+    return kept
+
+
+@dataclass
+class _Copier:
+    """Copies objects from one side to the other; thread-safe."""
+
+    source: Storage
+    target: Storage
+    server_side: bool
+    jobs: int
+    src_lean: _Lean = field(init=False)
+    dst_lean: _Lean = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.src_lean = _Lean(self.source.client, self.source.settings, pool_size=self.jobs + 2)
+        self.dst_lean = _Lean(self.target.client, self.target.settings, pool_size=self.jobs + 2)
+
+    def copy(self, item: Copy, on_bytes: Callable[[int], None] | None = None) -> Copied:
+        """(key, bytes copied, how: 'server' | 'stream' | 'multipart'). Raises StorageError."""
+        if self.server_side:
+            return self._server_side(item)
+        if item.size <= IN_MEMORY:
+            return self._whole(item)
+        return self._multipart(item, on_bytes)
+
+    def _server_side(self, item: Copy) -> Copied:
+        source_key = self.src_lean.head + item.key
+        if item.size > COPY_OBJECT_LIMIT:
+            return self._managed_copy(item, source_key)
+        copy_source = quote(f"{self.source.bucket}/{source_key}", safe="/~")
+        status, _headers, body = self.dst_lean.request(
+            "PUT", item.key, None, {"x-amz-copy-source": copy_source}
+        )
+        # CopyObject may answer 200 and report the failure in the body.
+        if status != 200 or b"<Error>" in body[:512]:
+            raise StorageError(self.dst_lean.error(status or 500, body, "CopyObject", item.key))
+        return item.key, item.size, "server"
+
+    def _managed_copy(self, item: Copy, source_key: str) -> Copied:
+        info = self.source.head(item.key)
+        extra: dict[str, Any] = {"MetadataDirective": "REPLACE"}
+        if info is not None:
+            extra["ContentType"] = info.content_type or "application/octet-stream"
+            extra["Metadata"] = dict(info.metadata)
+        try:
+            self.target.client.copy(
+                {"Bucket": self.source.bucket, "Key": source_key},
+                self.target.bucket,
+                self.dst_lean.head + item.key,
+                ExtraArgs=extra,
+                Config=self.target.transfer,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_for(self.target, exc, item.key) from exc
+        return item.key, item.size, "server"
+
+    def _whole(self, item: Copy) -> Copied:
+        status, headers, body = self.src_lean.request("GET", item.key, None, {})
+        if status != 200:
+            raise StorageError(self.src_lean.error(status, body, "GetObject", item.key))
+        digest = hashlib.md5(body, usedforsecurity=False)
+        etag = headers.get("ETag", "").strip('"').lower()
+        if etag and "-" not in etag and etag != digest.hexdigest():
+            raise StorageError(f"{item.key}: the content read does not match the source's ETag")
+        put_headers = _kept_headers(headers)
+        put_headers["Content-Length"] = str(len(body))
+        # The target checks the content against this MD5 and refuses a damaged upload.
+        put_headers["Content-MD5"] = base64.b64encode(digest.digest()).decode("ascii")
+        status, _headers, answer = self.dst_lean.request("PUT", item.key, body, put_headers)
+        if not 200 <= status < 300:
+            raise StorageError(self.dst_lean.error(status, answer, "PutObject", item.key))
+        return item.key, len(body), "stream"
+
+    def _multipart(self, item: Copy, on_bytes: Callable[[int], None] | None) -> Copied:
+        source_full = self.src_lean.head + item.key
+        target_full = self.dst_lean.head + item.key
+        try:
+            response = self.source.client.get_object(Bucket=self.source.bucket, Key=source_full)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_for(self.source, exc, item.key) from exc
+        body = response["Body"]
+        metadata = dict(response.get("Metadata", {}))
+        etag = response.get("ETag", "").strip('"').lower()
+        if MD5_METADATA not in metadata:
+            if "-" not in etag:
+                metadata[MD5_METADATA] = etag
+            else:  # a multipart source without a stored MD5: hash it first, so the target has one
+                metadata[MD5_METADATA] = stream_md5(self.source, item.key)
+        extra: dict[str, Any] = {"Metadata": metadata}
+        for name, arg in (
+            ("ContentType", "ContentType"),
+            ("CacheControl", "CacheControl"),
+            ("ContentDisposition", "ContentDisposition"),
+            ("ContentEncoding", "ContentEncoding"),
+            ("ContentLanguage", "ContentLanguage"),
+        ):
+            if response.get(name):
+                extra[arg] = response[name]  # type: ignore[literal-required]
+        try:
+            return (
+                item.key,
+                multipart_stream(
+                    self.target,
+                    target_full,
+                    body,
+                    extra,
+                    chunksize=self.target.settings.multipart_chunksize,
+                    on_bytes=on_bytes,
+                    expected_md5=metadata[MD5_METADATA],
+                ),
+                "multipart",
+            )
+        finally:
+            body.close()
+
+
+def multipart_stream(
+    target: Storage,
+    full_key: str,
+    body: Any,
+    extra: Mapping[str, Any],
+    *,
+    chunksize: int,
+    on_bytes: Callable[[int], None] | None = None,
+    expected_md5: str | None = None,
+    in_flight: int = 4,
+) -> int:
+    """Write the readable ``body`` to ``full_key`` as a multipart upload, one ``chunksize``
+    part at a time (at most ``in_flight`` parts in memory). Any failure, an interrupt too,
+    aborts the upload before the exception propagates. Returns the bytes written."""
+    client = target.client
+    relative = target.relative_key(full_key)
+    try:
+        upload_id = client.create_multipart_upload(Bucket=target.bucket, Key=full_key, **extra)[
+            "UploadId"
+        ]
+    except (ClientError, BotoCoreError) as exc:
+        raise translate_for(target, exc, relative) from exc
+    digest = hashlib.md5(usedforsecurity=False)
+    total = 0
+
+    def part(number: int, data: bytes) -> dict[str, Any]:
+        answer = client.upload_part(
+            Bucket=target.bucket,
+            Key=full_key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=data,
+            ContentMD5=base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode(),
+        )
+        if on_bytes is not None:
+            on_bytes(len(data))
+        return {"PartNumber": number, "ETag": answer["ETag"]}
+
+    try:
+        parts: list[dict[str, Any]] = []
+        with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="s3w-part") as pool:
+            pending = []
+            number = 0
+            while True:
+                data = _read_exactly(body, chunksize)
+                if not data and number > 0:
+                    break
+                number += 1
+                digest.update(data)
+                total += len(data)
+                pending.append(pool.submit(part, number, data))
+                if len(pending) >= in_flight:
+                    parts.append(pending.pop(0).result())
+                if len(data) < chunksize:
+                    break
+            parts.extend(f.result() for f in pending)
+        if expected_md5 is not None and digest.hexdigest() != expected_md5:
+            raise StorageError(f"{relative}: the content read does not match the source's MD5")
+        client.complete_multipart_upload(
+            Bucket=target.bucket,
+            Key=full_key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+        )
+    except (ClientError, BotoCoreError) as exc:
+        _abort(target, full_key, upload_id)
+        raise translate_for(target, exc, relative) from exc
+    except BaseException:  # a StorageError, an interrupt: leave no parts behind
+        _abort(target, full_key, upload_id)
+        raise
+    return total
+
+
+def _read_exactly(body: Any, size: int) -> bytes:
+    pieces: list[bytes] = []
+    left = size
+    while left > 0:
+        piece = body.read(min(left, 1024 * 1024))
+        if not piece:
+            break
+        pieces.append(piece)
+        left -= len(piece)
+    return b"".join(pieces)
+
+
+def _abort(target: Storage, full_key: str, upload_id: str) -> None:
+    with contextlib.suppress(ClientError, BotoCoreError):
+        target.client.abort_multipart_upload(Bucket=target.bucket, Key=full_key, UploadId=upload_id)
+
+
+def abort_stale_uploads(target: Storage, keys: Iterable[str], *, before: datetime) -> int:
+    """Abort unfinished multipart uploads to ``keys`` started before ``before`` (left by a run
+    that was killed); returns how many were aborted."""
+    head = target.prefix + "/" if target.prefix else ""
+    wanted = {head + key for key in keys}
+    if not wanted:
+        return 0
+    aborted = 0
+    try:
+        paginator = target.client.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=target.bucket, Prefix=head):
+            for upload in page.get("Uploads", []):
+                key, upload_id = upload.get("Key", ""), upload.get("UploadId", "")
+                initiated = upload.get("Initiated")
+                if key in wanted and upload_id and (initiated is None or initiated < before):
+                    _abort(target, key, upload_id)
+                    aborted += 1
+    except (ClientError, BotoCoreError) as exc:
+        raise translate_for(target, exc, None) from exc
+    return aborted
+
+
+def execute(
+    source: Storage,
+    target: Storage,
+    plan: MigratePlan,
+    options: MigrateOptions | None = None,
+    *,
+    progress: Progress | None = None,
+) -> MigrateResult:
+    """Carry out ``plan``; per-object failures are collected and the rest goes on."""
+    options = options or MigrateOptions()
+    copies = plan.copies if options.limit is None else plan.copies[: max(0, options.limit)]
+    result = MigrateResult(
+        dry_run=options.dry_run,
+        server_side=plan.server_side,
+        source_objects=plan.source_objects,
+        source_bytes=plan.source_bytes,
+        target_objects=plan.target_objects,
+        planned=len(plan.copies),
+        planned_bytes=plan.copy_bytes,
+        unchanged=plan.unchanged,
+        hashed=plan.hashed,
+        reasons=plan.reasons(),
+        failures=list(plan.errors),
+        deferred=len(plan.copies) - len(copies),
+    )
+    if options.dry_run or not copies:
+        return result
+    report = progress or (lambda objects, size: None)
+    jobs = options.jobs or target.settings.max_concurrency
+    big = [c.key for c in copies if c.size > IN_MEMORY and not plan.server_side]
+    result.aborted_uploads = abort_stale_uploads(target, big, before=datetime.now(UTC))
+    copier = _Copier(source, target, plan.server_side, jobs)
+
+    def one(item: Copy) -> Outcome:
+        try:
+            return item, copier.copy(item, on_bytes=lambda n: report(0, n))
+        except StorageError as exc:
+            return item, exc
+
+    small = [c for c in copies if c.size <= IN_MEMORY or plan.server_side]
+    large = [c for c in copies if c.size > IN_MEMORY and not plan.server_side]
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="s3w-copy") as pool:
+        outcomes = list(_bounded_map(pool, one, small, jobs * 4, report))
+    # Large objects one at a time: each already sends its parts concurrently.
+    for item in large:
+        outcomes.append(one(item))
+        report(1, 0)
+    for item, done in outcomes:
+        if isinstance(done, StorageError):
+            result.failures.append(Difference(item.key, str(done)))
+            continue
+        _key, size, how = done
+        result.copied += 1
+        result.copied_bytes += size
+        if how == "server":
+            result.server_side_copies += 1
+        elif how == "multipart":
+            result.multipart_copies += 1
+        else:
+            result.streamed_copies += 1
+    return result
+
+
+def _bounded_map(
+    pool: ThreadPoolExecutor,
+    func: Callable[[Copy], Outcome],
+    items: Sequence[Copy],
+    window: int,
+    report: Progress,
+) -> Iterator[Outcome]:
+    """``pool.map`` that keeps at most ``window`` items submitted, so that an interrupt
+    stops the run soon and memory stays bounded; reports each outcome as it is taken."""
+    pending: deque[Future[Outcome]] = deque()
+    queue = iter(items)
+    while True:
+        for item in queue:
+            pending.append(pool.submit(func, item))
+            if len(pending) >= window:
+                break
+        if not pending:
+            return
+        item, done = pending.popleft().result()
+        report(1, 0 if isinstance(done, StorageError) else done[1])
+        yield item, done
+
+
+def migrate(
+    source: Storage,
+    target: Storage,
+    options: MigrateOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    on_plan: Callable[[MigratePlan], None] | None = None,
+) -> MigrateResult:
+    """Copy every object of ``source`` that ``target`` lacks or holds differently."""
+    options = options or MigrateOptions()
+    started = time.monotonic()
+    plan = build_plan(source, target, options)
+    if on_plan is not None:
+        on_plan(plan)
+    result = execute(source, target, plan, options, progress=progress)
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
