@@ -15,7 +15,15 @@ from s3w_storage.sync.plan import (
     file_md5,
 )
 from s3w_storage.sync.run import SyncResult, execute, sync
-from s3w_storage.sync.walk import Failure, KeyFilter, LocalFile, LocalTree, check_media_root, walk
+from s3w_storage.sync.walk import (
+    Failure,
+    KeyFilter,
+    LocalFile,
+    LocalTree,
+    check_media_root,
+    check_within,
+    walk,
+)
 
 __all__ = [
     "DEFAULT_MAX_DELETE",
@@ -31,6 +39,7 @@ __all__ = [
     "Upload",
     "build_plan",
     "check_media_root",
+    "check_within",
     "execute",
     "file_md5",
     "list_remote",

@@ -83,8 +83,10 @@ def list_remote(
     points: Sequence[str] = (),
     *,
     shards: int = MAX_SHARDS,
+    within: str = "",
 ) -> dict[str, RemoteObject]:
-    """Every object under the storage prefix, keyed by its relative key.
+    """Every object under the storage prefix (and the folder prefix ``within``, when given),
+    keyed by its key relative to the storage prefix.
 
     ``points`` (sorted, code-point order = S3's UTF-8 byte order; e.g. from
     :func:`fanout_prefixes`) only decide where the key space is split into ``shards``.
@@ -98,16 +100,19 @@ def list_remote(
     ranges.append((lower, None))
     lean = LeanS3(storage.client, storage.settings, pool_size=len(ranges) + 1)
     if len(ranges) == 1:
-        return _list_range(lean, None, None)
+        return _list_range(lean, None, None, within)
     found: dict[str, RemoteObject] = {}
     with ThreadPoolExecutor(max_workers=len(ranges), thread_name_prefix="s3w-list") as pool:
-        for part in pool.map(lambda r: _list_range(lean, r[0], r[1]), ranges):
+        for part in pool.map(lambda r: _list_range(lean, r[0], r[1], within), ranges):
             found.update(part)
     return found
 
 
-def _list_range(lean: LeanS3, after: str | None, upto: str | None) -> dict[str, RemoteObject]:
-    """Relative keys in ``(after, upto]`` (open ends when None), one page at a time."""
+def _list_range(
+    lean: LeanS3, after: str | None, upto: str | None, within: str = ""
+) -> dict[str, RemoteObject]:
+    """Relative keys in ``(after, upto]`` (open ends when None) under ``within``, one page at
+    a time."""
     head = lean.head
     start = head + after if after is not None else None
     stop = head + upto if upto is not None else None
@@ -115,7 +120,7 @@ def _list_range(lean: LeanS3, after: str | None, upto: str | None) -> dict[str, 
     cut = len(head)
     token: str | None = None
     while True:
-        items, truncated, token = lean.list_page(head, start_after=start, token=token)
+        items, truncated, token = lean.list_page(head + within, start_after=start, token=token)
         for key, size, mtime, etag in items:
             if stop is not None and key > stop:
                 return found

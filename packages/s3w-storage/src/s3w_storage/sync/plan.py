@@ -24,6 +24,7 @@ from s3w_storage.sync.walk import (
     LocalFile,
     LocalTree,
     check_media_root,
+    check_within,
     walk,
 )
 
@@ -51,6 +52,9 @@ class SyncOptions:
     jobs: int | None = None
     #: Worker processes for small files (None: decide from the plan and the CPU count).
     processes: int | None = None
+    #: Only keys under this folder prefix ('docvers/ab/'; '' = everything): one shard of a
+    #: distributed sync. The walk, the listing and ``--delete`` stay inside it.
+    within: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +106,16 @@ def build_plan(
     jobs = options.jobs or storage.settings.max_concurrency
     key_filter = KeyFilter(options.include, options.exclude)
     root = check_media_root(media_root)
+    within = check_within(options.within)
     if on_phase:
         on_phase("scanning")
     # The listing needs only the folder layout to shard, so it runs while the tree is walked.
-    points = fanout_prefixes(root)
+    points = [within + p for p in fanout_prefixes(os.path.join(root, within))]
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3w-list") as pool:
-        listing = pool.submit(list_remote, storage, points, shards=min(jobs, MAX_SHARDS))
-        tree = walk(root, key_filter)
+        listing = pool.submit(
+            list_remote, storage, points, shards=min(jobs, MAX_SHARDS), within=within
+        )
+        tree = walk(root, key_filter, within=within)
         if on_phase:
             on_phase("listing")
         remote = listing.result()

@@ -9,7 +9,7 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from s3w_storage.errors import InvalidArgument
+from s3w_storage.errors import InvalidArgument, InvalidKey
 
 #: Files :meth:`s3w_storage.objects.Storage.download_file` is still writing; never synced.
 PARTIAL_SUFFIX = ".s3w-part"
@@ -86,19 +86,46 @@ def check_media_root(media_root: str | os.PathLike[str]) -> str:
     return root
 
 
-def walk(media_root: str | os.PathLike[str], key_filter: KeyFilter | None = None) -> LocalTree:
+def check_within(within: str) -> str:
+    """``within`` ('' or a relative folder prefix ending in '/'), else :class:`InvalidArgument`."""
+    if not within:
+        return ""
+    from s3w_storage.keys import check_relative
+
+    try:
+        if not within.endswith("/"):
+            raise InvalidKey(f"{within!r} does not end in '/'")
+        check_relative(within[:-1])
+    except InvalidKey as exc:
+        raise InvalidArgument(f"not a folder prefix to sync within: {exc}") from None
+    return within
+
+
+def walk(
+    media_root: str | os.PathLike[str],
+    key_filter: KeyFilter | None = None,
+    *,
+    within: str = "",
+) -> LocalTree:
     """Every regular file under ``media_root``, never following symbolic links.
 
     Keys are built from the names ``os.scandir`` returns below the absolute root, so a root
     given with a trailing '/' or as a relative path yields the same keys as
     :func:`s3w_storage.keys.key_for_path`. Symbolic links, sockets, FIFOs and devices are
     skipped; a directory or file that cannot be read is recorded in ``errors`` and the walk
-    goes on.
+    goes on. With ``within`` ('docvers/ab/') only that folder is walked; a missing folder is
+    an empty tree.
     """
     root = check_media_root(media_root)
     tree = LocalTree(root=root)
     keep = key_filter if key_filter is not None and key_filter.active else None
-    stack: list[tuple[str, str]] = [(root, "")]
+    within = check_within(within)
+    start = root
+    for name in within.split("/")[:-1]:  # never through a symbolic link, as the full walk
+        start = os.path.join(start, name)
+        if os.path.islink(start) or not os.path.isdir(start):
+            return tree
+    stack: list[tuple[str, str]] = [(start, within)]
     while stack:
         directory, rel = stack.pop()
         try:
