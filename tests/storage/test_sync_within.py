@@ -7,23 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.storage.test_sync import make_storage as _storage
+from tests.storage.test_sync import write as _write
 
-from s3w_storage.client import make_client
 from s3w_storage.errors import InvalidArgument
-from s3w_storage.objects import Storage
-from s3w_storage.settings import load_settings
 from s3w_storage.sync import SyncOptions, build_plan, sync, walk
-
-
-def _storage() -> Storage:
-    settings = load_settings()
-    return Storage(make_client(settings), settings)
-
-
-def _write(root: Path, key: str, data: bytes) -> None:
-    path = root.joinpath(*key.split("/"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
 
 
 def _keys(s3: Any, bucket: str) -> set[str]:
