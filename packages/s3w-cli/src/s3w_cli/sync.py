@@ -1,0 +1,189 @@
+"""``s3w sync``: mirror the media root into the bucket (the engine is s3w_storage.sync)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from s3w_cli.output import expected_errors, print_json
+
+if TYPE_CHECKING:
+    from s3w_storage.sync import SyncPlan, SyncResult
+
+
+def sync(
+    media_root: Path | None = typer.Argument(
+        None, help="Local media folder (default: PM_MEDIA_ROOT)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
+    delete: bool = typer.Option(
+        False, "--delete", help="Delete objects that have no local file (never local files)."
+    ),
+    max_delete: int = typer.Option(
+        1000, "--max-delete", min=0, help="Refuse --delete when more objects would go."
+    ),
+    checksum: bool = typer.Option(
+        False, "--checksum", help="Compare content by MD5 instead of size and mtime."
+    ),
+    include: list[str] = typer.Option(
+        [], "--include", help="Only keys matching this glob (repeatable)."
+    ),
+    exclude: list[str] = typer.Option([], "--exclude", help="Skip keys matching this glob."),
+    jobs: int | None = typer.Option(
+        None, "--jobs", "-j", min=1, max=256, help="Concurrent requests per process."
+    ),
+    processes: int | None = typer.Option(
+        None, "--processes", min=0, max=64, help="Upload worker processes (default: auto)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
+    ),
+) -> None:
+    """Upload new and changed files from the media root; exit 1 if anything failed."""
+    with expected_errors():
+        from s3w_storage.objects import get_storage
+        from s3w_storage.settings import get_settings
+        from s3w_storage.sync import SyncOptions, check_media_root
+        from s3w_storage.sync import sync as run_sync
+
+        root = media_root if media_root is not None else Path(get_settings().media_root)
+        check_media_root(root)  # a clear error before any network call
+        options = SyncOptions(
+            delete=delete,
+            max_delete=max_delete,
+            dry_run=dry_run,
+            checksum=checksum,
+            include=tuple(include),
+            exclude=tuple(exclude),
+            jobs=jobs,
+            processes=processes,
+        )
+        storage = get_storage()
+        plans: list[SyncPlan] = []
+        show = sys.stderr.isatty() and not as_json if progress is None else progress
+        if show:
+            result = _with_progress(storage, root, options, plans.append)
+        else:
+            result = run_sync(storage, root, options, on_plan=plans.append)
+    if as_json:
+        data = result.to_dict()
+        if dry_run and plans:
+            data["plan"] = {
+                "uploads": [{"key": u.file.key, "reason": u.reason} for u in plans[0].uploads],
+                "deletes": plans[0].deletes,
+            }
+        print_json(data)
+    else:
+        if dry_run and plans:
+            for upload in plans[0].uploads:
+                typer.echo(f"upload {upload.file.key} ({upload.reason})")
+            for key in plans[0].deletes:
+                typer.echo(f"delete {key}")
+        _summary(result, storage.bucket, storage.prefix)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _with_progress(
+    storage: Any, root: Path, options: Any, on_plan: Callable[[SyncPlan], None]
+) -> SyncResult:
+    """The sync with a rich progress bar on stderr: phase, files done, bytes, rate, ETA."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from s3w_storage.sync import sync as run_sync
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[files]} files"),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task("scanning", total=None, files="0/?")
+    state = {"done": 0, "total": 0}
+
+    def planned(plan: SyncPlan) -> None:
+        state["total"] = len(plan.uploads)
+        bar.update(task, total=plan.upload_bytes or None, files=f"0/{state['total']}")
+        on_plan(plan)
+
+    def advanced(count: int, size: int) -> None:
+        state["done"] += count
+        bar.update(task, advance=size, files=f"{state['done']}/{state['total']}")
+
+    with bar:
+        return run_sync(
+            storage,
+            root,
+            options,
+            progress=advanced,
+            on_plan=planned,
+            on_phase=lambda phase: bar.update(task, description=phase),
+        )
+
+
+def _summary(result: SyncResult, bucket: str, prefix: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    target = f"s3://{bucket}/{prefix + '/' if prefix else ''}"
+    title = f"{'plan' if result.dry_run else 'sync'}: {result.root} -> {target}"
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    rows: list[tuple[str, str]] = [
+        ("local files", f"{result.local_files}"),
+        ("remote objects", f"{result.remote_objects}"),
+        ("unchanged", f"{result.unchanged}"),
+    ]
+    if result.dry_run:
+        rows += [
+            ("would upload", f"{result.planned_uploads} ({_size(result.planned_bytes)})"),
+            ("would delete", f"{result.planned_deletes}"),
+        ]
+    else:
+        rows += [
+            ("uploaded", f"{result.uploaded} ({_size(result.uploaded_bytes)})"),
+            ("deleted", f"{result.deleted}"),
+            ("failed", f"{len(result.failures)}"),
+            ("seconds", f"{result.seconds:.1f}"),
+        ]
+    skipped = result.skipped_links + result.skipped_special
+    if skipped or result.excluded:
+        rows.append(("skipped (links, special, excluded)", f"{skipped + result.excluded}"))
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+    for failure in result.failures[:20]:
+        err.print(f"failed: {failure.key}: {failure.message}", markup=False)
+    if len(result.failures) > 20:
+        err.print(f"... and {len(result.failures) - 20} more failures (see --json)")
+    if result.delete_refused:
+        err.print(f"not deleted: {result.delete_refused}", markup=False)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
