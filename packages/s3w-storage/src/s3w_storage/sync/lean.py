@@ -66,14 +66,41 @@ class LeanS3:
         self.max_attempts = settings.max_attempts
         self.hint = settings.credentials_hint
         self._credentials = _credentials(settings)
-        timeout = urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout)
-        self.pool = urllib3.PoolManager(
-            maxsize=pool_size,
+        self._pool_args: dict[str, Any] = {
+            "maxsize": pool_size,
+            "timeout": (settings.connect_timeout, settings.read_timeout),
+            "ca_certs": os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True),
+        }
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> urllib3.PoolManager:
+        connect: float
+        read: float
+        connect, read = self._pool_args["timeout"]
+        return urllib3.PoolManager(
+            maxsize=self._pool_args["maxsize"],
             block=False,
-            timeout=timeout,
+            timeout=urllib3.Timeout(connect=connect, read=read),
             retries=False,
-            ca_certs=os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True),
+            ca_certs=self._pool_args["ca_certs"],
         )
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for upload worker processes, which then need no botocore client (no
+        service model in memory): the pool is rebuilt there and credentials are a snapshot."""
+        state = dict(self.__dict__)
+        del state["pool"]
+        credentials: Any = self._credentials
+        if credentials is not None and hasattr(credentials, "get_frozen_credentials"):
+            from botocore.credentials import Credentials
+
+            frozen = credentials.get_frozen_credentials()
+            state["_credentials"] = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.pool = self._new_pool()
 
     def put(self, key: str, path: str) -> tuple[int, str | None]:
         """(bytes sent, None) or (0, a message saying why the file is not in the bucket).

@@ -143,21 +143,21 @@ def execute(
     large = [u for u in plan.uploads if u.file.size >= threshold]
     processes = _processes(options, len(small))
     result.processes = processes
-    needs_client = bool(large) or (bool(small) and not processes)
-    target = target_for(
-        upload_client(storage.settings, pool_size=jobs + 4) if needs_client else storage.client,
-        storage.settings,
-    )
     if processes:
-        for outcome in _put_in_processes(storage, small, processes, jobs, report):
+        lean = LeanS3(storage.client, storage.settings, pool_size=jobs + 2)
+        for outcome in _put_in_processes(lean, small, processes, jobs, report):
             record(outcome)
     elif small:
-        lean = LeanS3(target.client, storage.settings, pool_size=jobs + 2)
+        lean = LeanS3(storage.client, storage.settings, pool_size=jobs + 2)
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="s3w-put") as pool:
             items = ((u.file.key, u.file.path) for u in small)
             for outcome in pool.map(lambda item: put_lean(lean, item), items):
                 record(outcome)
                 report(1, outcome[1])
+    target = target_for(
+        upload_client(storage.settings, pool_size=jobs + 4) if large else storage.client,
+        storage.settings,
+    )
     for upload in large:
         outcome = multipart_file(
             target,
@@ -182,7 +182,7 @@ def _processes(options: SyncOptions, small_files: int) -> int:
 
 
 def _put_in_processes(
-    storage: Storage, uploads: list[Upload], processes: int, jobs: int, report: Progress
+    lean: LeanS3, uploads: list[Upload], processes: int, jobs: int, report: Progress
 ) -> Iterator[Outcome]:
     """Small files in batches across worker processes; yields outcomes as batches finish."""
     batches: list[list[Item]] = [
@@ -196,7 +196,7 @@ def _put_in_processes(
         max_workers=processes,
         mp_context=context,
         initializer=init_worker,
-        initargs=(storage.settings, threads),
+        initargs=(lean, threads),
     )
     pending: dict[Future[list[Outcome]], list[Item]] = {}
     queue = iter(batches)

@@ -184,15 +184,13 @@ def multipart_file(
 _WORKER: tuple[LeanS3, ThreadPoolExecutor] | None = None
 
 
-def init_worker(settings: StorageSettings, threads: int) -> None:
+def init_worker(lean: LeanS3, threads: int) -> None:
     """Process-pool initializer: a client and a thread pool of this process's own.
 
     The parent handles Ctrl-C for the whole run, so workers ignore SIGINT.
     """
     global _WORKER
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    client = upload_client(settings, pool_size=2)
-    lean = LeanS3(client, settings, pool_size=threads + 2)
     _WORKER = (lean, ThreadPoolExecutor(max_workers=threads))
 
 
