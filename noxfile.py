@@ -17,6 +17,10 @@ import nox
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHONS = ["3.11", "3.12", "3.13"]
+# Tests marked `slow` (large transfers, fault injection, many tasks) run on this Python only;
+# the other legs run everything else, so each interpreter is covered without tripling the
+# slowest tests. `nox -s tests -- --all` (or S3W_TEST_ALL=1) runs them on every leg.
+FULL_PYTHON = "3.12"
 
 # Each package with the workspace packages it builds on (its leg installs exactly these).
 LAYERS: dict[str, list[str]] = {
@@ -55,12 +59,12 @@ def tests(session: nox.Session, package: str) -> None:
     """Run one package's tests with only it and the packages below it installed."""
     _install(session, LAYERS[package], "test")
     dirs = [d for d in TEST_DIRS[package] if any((ROOT / d).glob("**/test_*.py"))]
-    session.run(
-        "pytest",
-        *dirs,
-        *session.posargs,
-        env={"S3W_TEST_LEG": package},
-    )
+    args = list(session.posargs)
+    run_all = "--all" in args or os.environ.get("S3W_TEST_ALL") == "1"
+    args = [a for a in args if a != "--all"]
+    if session.python != FULL_PYTHON and not run_all:
+        args = ["-m", "not slow", *args]
+    session.run("pytest", *dirs, *args, env={"S3W_TEST_LEG": package})
 
 
 @nox.session(python=PYTHONS[0])
