@@ -26,8 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Ports SeaweedFS uses: the port itself and port + 10000 for gRPC, so stay well below 55000.
-_PORT_RANGE = (20000, 44000)
+# Ports SeaweedFS uses: the port itself and port + 10000 for gRPC. Both stay below Linux's
+# ephemeral range (32768+): a client socket can hold an ephemeral port, and a server restarted
+# on its old ports (outage tests) would then fail with "address already in use".
+_PORT_RANGE = (10000, 22000)
 
 
 def _port_is_free(port: int) -> bool:
