@@ -323,7 +323,11 @@ def generate_doc_thumbnail(
     ident = parse_id(doc_id, "document id")
     token = token or uuid.uuid4().hex
     if not claim_thumbnail(ident, token):
-        return _unclaimed_status(ident)
+        status = _unclaimed_status(ident)
+        # "unclaimed" = ready with no preview status: processing finished between the claim
+        # and the read (process_upload committing), so the claim can be taken now.
+        if status != "unclaimed" or not claim_thumbnail(ident, token):
+            return status
     storage = get_storage()
     try:
         from s3w_thumbs import render_thumbnail
