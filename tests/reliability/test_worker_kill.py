@@ -1,0 +1,111 @@
+"""A worker SIGKILLed again and again while it works through a mixed batch of tasks.
+
+Scenario: for each of N documents (as the core leaves them after an upload: status
+``uploaded``, no pages, the PDF in the media root) the core sends ``s3_worker_add_doc_vers``,
+``process_upload`` and ``s3_worker_generate_doc_thumbnail`` (150 tasks at CI size, 1,000 at
+full size). The whole worker (main process and pool) is SIGKILLed 3 times (10 at full size)
+at random points in the run, each time after a random number of finished tasks, and a new
+worker is started. Expected: every task ends ``ok``; no visible effect twice (each document
+has one version and pages 1..N exactly once); every document ``ready`` with its thumbnail
+``ready`` (none left ``pending``) and its objects in the bucket.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from tests.reliability.results import record, size
+from tests.reliability.stack import Stack, bulk_documents, pdf_bytes, query
+from tests.support import papermerge as pm
+
+# Unacknowledged messages of a dead worker come back after the visibility timeout; the
+# tasks here are short, so 10 s (the default is longer than the task time limit).
+ENV = {"S3W_VISIBILITY_TIMEOUT": "10"}
+
+
+def test_worker_sigkilled_repeatedly(make_stack: Callable[..., Stack]) -> None:
+    total, kills = size(150, 1_000), size(3, 10)
+    seed = random.randrange(1_000_000)
+    rng = random.Random(seed)
+    st = make_stack(extra_env=ENV)
+    user = pm.insert_user(st.db_url)
+    docs = total // 3
+    rows = bulk_documents(
+        st.db_url,
+        user,
+        [f"kill-{i}.pdf" for i in range(docs)],
+        page_count=0,
+        processing_status="uploaded",
+    )
+    pdf = pdf_bytes(2)
+    for row in rows:
+        st.write_media(row, pdf)
+    st.start_worker(concurrency=2)
+    task_ids = []
+    for row in rows:
+        task_ids.append(st.send("s3_worker_add_doc_vers", doc_ver_ids=[str(row.version_id)]))
+        task_ids.append(
+            st.send(
+                "process_upload",
+                document_id=str(row.doc_id),
+                document_version_id=str(row.version_id),
+                lang="deu",
+                user_id=str(user),
+            )
+        )
+        task_ids.append(st.send("s3_worker_generate_doc_thumbnail", doc_id=str(row.doc_id)))
+    # Kill after these many finished tasks (random, spread over the first 85% of the run).
+    points = sorted(rng.sample(range(len(task_ids) // 20, len(task_ids) * 85 // 100), kills))
+    for point in points:
+        st.wait_for_count(point, timeout=300)
+        st.workers[-1].kill()
+        st.start_worker(concurrency=2)
+    outcomes = st.wait_for_outcomes(task_ids, timeout=600)
+
+    failed = [t for t, o in outcomes.items() if o != "ok"]
+    twice = {t: n for t, n in st.ok_counts().items() if n > 1}
+    bad_status = query(
+        st.db_url,
+        "SELECT node_id, processing_status::text, preview_status::text FROM documents"
+        " WHERE processing_status <> 'ready' OR preview_status IS DISTINCT FROM 'ready'",
+    )
+    versions = query(
+        st.db_url,
+        "SELECT document_id, count(*) FROM document_versions GROUP BY 1 HAVING count(*) <> 1",
+    )
+    pages = query(
+        st.db_url,
+        "SELECT document_version_id, array_agg(number ORDER BY number) FROM pages GROUP BY 1",
+    )
+    wrong_pages = [p for p in pages if p[1] != [1, 2]]
+    listing = st.listing("")
+    missing = [
+        key
+        for row in rows
+        for key in (
+            st.key(pm.docver_key(row.version_id, row.file_name)),
+            st.key(pm.thumbnail_key(row.doc_id)),
+        )
+        if key not in listing
+    ]
+    record(
+        "Worker SIGKILLed at random moments",
+        result=(
+            f"{len(task_ids) - len(failed)}/{len(task_ids)} tasks ok; {len(twice)} ran twice "
+            f"(redelivered after the kill), visible duplicates 0 versions / "
+            f"{len(wrong_pages)} page sets; documents not ready or preview not ready: "
+            f"{len(bad_status)}"
+        ),
+        figure=f"{kills} SIGKILLs of the whole worker after {points} finished tasks (seed {seed})",
+        tasks=len(task_ids),
+        kills=kills,
+        ran_twice=len(twice),
+        seed=seed,
+    )
+    assert failed == [], st.failure_lines()[:5]
+    assert bad_status == [], bad_status[:5]
+    assert versions == [], versions[:5]
+    assert len(pages) == docs, f"{len(pages)} versions with pages, expected {docs}"
+    assert wrong_pages == [], wrong_pages[:5]
+    assert missing == [], missing[:5]
