@@ -16,7 +16,7 @@ Modules: :mod:`.target` (the target's settings), :mod:`.compare` (listing, check
 :mod:`.plan`, :mod:`.copy`, :mod:`.verify`.
 """
 
-from s3w_storage.migrate.compare import Difference, list_objects, stream_md5
+from s3w_storage.migrate.compare import Difference, list_both, list_objects, stream_md5
 from s3w_storage.migrate.copy import (
     IN_MEMORY,
     MigrateResult,
@@ -51,6 +51,7 @@ __all__ = [
     "build_plan",
     "check_distinct",
     "execute",
+    "list_both",
     "list_objects",
     "mask",
     "migrate",

@@ -13,15 +13,16 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3w_storage.errors import StorageError, translate
-from s3w_storage.sync.lean import LeanS3
-from s3w_storage.sync.listing import RemoteObject, _list_range
+from s3w_storage.sync.listing import MAX_SHARDS, RemoteObject, list_remote
 from s3w_storage.sync.plan import MD5_METADATA
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
 
-#: Top-level folders of the Papermerge layout; listing splits each by its first hex digit.
-LAYOUT_FOLDERS = ("docvers/", "ocr/pages/", "previews/pages/", "thumbnails/jpg/")
+#: A folder with at least this many sub-folders is where listing fans out to one request each.
+FANOUT = 16
+#: ... or, at the latest, this many levels below the prefix.
+MAX_DEPTH = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,36 +33,57 @@ class Difference:
     why: str
 
 
-def layout_bounds() -> list[str]:
-    """Split keys for parallel listing: each Papermerge folder cut by its first hex digit."""
-    return sorted(folder + digit for folder in LAYOUT_FOLDERS for digit in "0123456789abcdef")
+def list_objects(storage: Storage, *, shards: int = MAX_SHARDS) -> dict[str, RemoteObject]:
+    """Every object under the storage's prefix, keyed by its relative key.
+
+    Listed in ``shards`` contiguous key ranges at once (the sync engine's
+    :func:`~s3w_storage.sync.listing.list_remote`), split at the bucket's own fan-out folders
+    (``docvers/ab/``, ``thumbnails/jpg/ab/``, ...), found first with a few delimiter listings.
+    Split points that are real folders matter: a range that starts in an empty stretch of the
+    key space would make the server return (and count) a page of the next range's keys.
+    """
+    return list_remote(storage, fanout_folders(storage), shards=max(1, shards))
 
 
-def list_objects(storage: Storage, *, jobs: int = 16) -> dict[str, RemoteObject]:
-    """Every object under the storage's prefix, keyed by relative key, listed in key ranges
-    by ``jobs`` threads (the ranges cover every key, inside the Papermerge layout or not)."""
-    bounds = layout_bounds()
-    ranges: list[tuple[str | None, str | None]] = []
-    lower: str | None = None
-    for bound in bounds:
-        ranges.append((lower, bound))
-        lower = bound
-    ranges.append((lower, None))
-    workers = max(1, min(jobs, len(ranges)))
-    lean = LeanS3(storage.client, storage.settings, pool_size=workers + 1)
-    found: dict[str, RemoteObject] = {}
+def fanout_folders(storage: Storage, *, workers: int = 8) -> list[str]:
+    """Sorted relative folder prefixes where the bucket's tree fans out: descended level by
+    level while a folder has fewer than :data:`FANOUT` sub-folders, :data:`MAX_DEPTH` at most."""
+    head = storage.prefix + "/" if storage.prefix else ""
+    found: list[str] = []
+    level, depth = [""], 0
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3w-list") as pool:
-        for part in pool.map(lambda r: _list_range(lean, r[0], r[1]), ranges):
-            found.update(part)
-    return found
+        while level:
+            deeper: list[str] = []
+            for subfolders in pool.map(lambda f: _subfolders(storage, head, f), level):
+                if depth > 0 and (len(subfolders) >= FANOUT or depth >= MAX_DEPTH):
+                    found.extend(subfolders)
+                else:
+                    deeper.extend(subfolders)
+            level, depth = deeper, depth + 1
+    return sorted(found)
+
+
+def _subfolders(storage: Storage, head: str, folder: str) -> list[str]:
+    """Sub-folders (relative, ending in '/') directly in ``folder``, by a delimiter listing."""
+    subfolders: list[str] = []
+    paginator = storage.client.get_paginator("list_objects_v2")
+    pages = paginator.paginate(Bucket=storage.bucket, Prefix=head + folder, Delimiter="/")
+    try:
+        for page in pages:
+            subfolders += [p["Prefix"][len(head) :] for p in page.get("CommonPrefixes", [])]
+    except (ClientError, BotoCoreError) as exc:
+        raise translate_for(storage, exc, None) from exc
+    return subfolders
 
 
 def list_both(
-    source: Storage, target: Storage, jobs: int
+    source: Storage, target: Storage, *, jobs: int
 ) -> tuple[dict[str, RemoteObject], dict[str, RemoteObject]]:
+    """Both sides listed at the same time, each in up to ``jobs`` shards."""
+    shards = max(1, min(jobs, MAX_SHARDS))
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="s3w-side") as pool:
-        src = pool.submit(list_objects, source, jobs=jobs)
-        dst = pool.submit(list_objects, target, jobs=jobs)
+        src = pool.submit(list_objects, source, shards=shards)
+        dst = pool.submit(list_objects, target, shards=shards)
         return src.result(), dst.result()
 
 

@@ -27,6 +27,7 @@ from s3w_storage.sync.plan import MD5_METADATA
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
+    from s3w_storage.sync.listing import RemoteObject
 
 #: Objects up to this size are held in memory for one GET and one PUT; larger ones stream.
 IN_MEMORY = 8 * 1024 * 1024
@@ -459,11 +460,13 @@ def migrate(
     *,
     progress: Progress | None = None,
     on_plan: Callable[[MigratePlan], None] | None = None,
+    listings: tuple[dict[str, RemoteObject], dict[str, RemoteObject]] | None = None,
 ) -> MigrateResult:
-    """Copy every object of ``source`` that ``target`` lacks or holds differently."""
+    """Copy every object of ``source`` that ``target`` lacks or holds differently
+    (``listings``: both sides already listed, see :func:`build_plan`)."""
     options = options or MigrateOptions()
     started = time.monotonic()
-    plan = build_plan(source, target, options)
+    plan = build_plan(source, target, options, listings=listings)
     if on_plan is not None:
         on_plan(plan)
     result = execute(source, target, plan, options, progress=progress)

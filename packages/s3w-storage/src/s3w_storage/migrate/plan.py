@@ -74,7 +74,7 @@ def build_plan(
     options = options or MigrateOptions()
     check_distinct(source.settings, target.settings)
     jobs = options.jobs or target.settings.max_concurrency
-    src_index, dst_index = listings or list_both(source, target, jobs)
+    src_index, dst_index = listings or list_both(source, target, jobs=jobs)
     server_side = (
         options.server_side
         if options.server_side is not None

@@ -63,14 +63,16 @@ def verify(
     *,
     jobs: int | None = None,
     expected: ExpectedKeys | None = None,
+    listings: tuple[dict[str, RemoteObject], dict[str, RemoteObject]] | None = None,
 ) -> VerifyReport:
     """Compare both sides object by object: count, size and content MD5 (ETags where they
     are MD5s, stored MD5s, else both objects read and hashed). With ``expected``, also check
-    that every key the database requires is on the target."""
+    that every key the database requires is on the target. ``listings`` (from
+    :func:`~s3w_storage.migrate.compare.list_both`) saves listing again what was just listed."""
     started = time.monotonic()
     check_distinct(source.settings, target.settings)
     workers = jobs or target.settings.max_concurrency
-    src_index, dst_index = list_both(source, target, workers)
+    src_index, dst_index = listings or list_both(source, target, jobs=workers)
     report = VerifyReport(
         source_objects=len(src_index),
         target_objects=len(dst_index),
