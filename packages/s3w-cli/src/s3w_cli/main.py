@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from s3w_cli import __version__, demo, documents, info, objects, sync, worker
+from s3w_cli import __version__, demo, documents, info, migrate, objects, sync, worker
 from s3w_cli.output import state
 
 app = typer.Typer(
@@ -55,3 +55,4 @@ app.command("worker", context_settings={"allow_extra_args": True, "ignore_unknow
     worker.worker
 )
 app.command("demo")(demo.demo)
+app.command("migrate", cls=migrate.MigrateCommand)(migrate.migrate)
