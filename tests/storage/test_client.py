@@ -113,7 +113,7 @@ def test_custom_endpoint_is_path_style_and_not_aws(monkeypatch: pytest.MonkeyPat
 @pytest.mark.usefixtures("aws_env")
 def test_retries_timeouts_and_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     config = client_config(load_settings())
-    assert config.retries == {"mode": "standard", "max_attempts": 5}
+    assert config.retries == {"mode": "standard", "total_max_attempts": 5}
     assert config.connect_timeout == 5.0
     assert config.read_timeout == 60.0
     assert config.max_pool_connections >= load_settings().max_concurrency
@@ -123,7 +123,7 @@ def test_retries_timeouts_and_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PM_S3_MAX_CONCURRENCY", "40")
     settings = load_settings()
     config = client_config(settings)
-    assert config.retries == {"mode": "standard", "max_attempts": 2}
+    assert config.retries == {"mode": "standard", "total_max_attempts": 2}
     assert (config.connect_timeout, config.read_timeout) == (1.5, 7.0)
     assert config.max_pool_connections >= 40
     assert client_config(settings, pool_size=3).max_pool_connections == 3

@@ -24,7 +24,7 @@ def client_config(settings: StorageSettings, *, pool_size: int | None = None) ->
     return Config(
         region_name=settings.effective_region,
         signature_version="s3v4",
-        retries={"mode": settings.retry_mode, "max_attempts": settings.max_attempts},
+        retries={"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts},
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         max_pool_connections=pool_size or settings.max_concurrency + 4,
