@@ -102,6 +102,7 @@ def translate(
         HTTPClientError,
         NoCredentialsError,
         PartialCredentialsError,
+        ReadTimeoutError,
     )
 
     if isinstance(exc, StorageError):
@@ -151,7 +152,12 @@ def translate(
         return StorageUnavailable(
             f"cannot reach {place}: check PM_S3_ENDPOINT_URL (or the region) and the network"
         )
-    if isinstance(exc, HTTPClientError):  # read timeouts, connections reset or closed
+    if isinstance(exc, ReadTimeoutError):
+        return StorageUnavailable(
+            f"{place} did not answer for {where} within the read timeout "
+            "(PM_S3_READ_TIMEOUT); it may succeed if retried"
+        )
+    if isinstance(exc, HTTPClientError):  # connections reset or closed mid-answer
         return StorageUnavailable(
             f"{place} did not answer in full for {where}; it may succeed if retried"
         )
