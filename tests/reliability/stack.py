@@ -48,20 +48,24 @@ def papermerge_database(server_url: str) -> Iterator[str]:
     from psycopg2 import sql
 
     name = f"s3w_rel_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(server_url)
-    admin.autocommit = True
+
+    def admin(statement: str) -> None:
+        # A connection per statement: the server may have been restarted in between.
+        conn = psycopg2.connect(server_url)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL(statement).format(sql.Identifier(name)))
+        finally:
+            conn.close()
+
+    admin("CREATE DATABASE {}")
     try:
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         url = with_database(server_url, name)
         pm.create_schema(url)
         yield url
-        with admin.cursor() as cur:
-            cur.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
     finally:
-        admin.close()
+        admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")
 
 
 def with_database(url: str, database: str) -> str:

@@ -1,0 +1,103 @@
+"""The Redis broker crashes (SIGKILL) and restarts while tasks are queued and running.
+
+Scenario: 60 ``s3_worker_add_doc_vers`` tasks (300 at full size) are sent; when some have
+finished, the scenario's own ``redis-server`` is SIGKILLed with the rest queued or in
+flight, left down for 3 s (10 s), and started again on the same port and data directory.
+Run twice: with the persistence the docs recommend (``appendonly yes``, ``appendfsync
+always``) and with none (``save ""``, ``appendonly no``). Expected: the worker reconnects by
+itself both times; with persistence every task ends ``ok`` (zero lost); without it the
+queued messages are gone and the count lost is reported.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from tests.reliability.results import record, size
+from tests.reliability.servers import RestartableRedis
+from tests.reliability.stack import Stack, bulk_documents
+from tests.support import papermerge as pm
+from tests.support.services import wait_until
+
+# A dead connection's unacknowledged messages come back after the visibility timeout.
+ENV = {"S3W_VISIBILITY_TIMEOUT": "10", "S3W_TASK_MAX_RETRIES": "40"}
+
+
+@pytest.fixture(params=[True, False], ids=["appendfsync-always", "no-persistence"])
+def own_redis(request: pytest.FixtureRequest) -> Iterator[RestartableRedis]:
+    server = RestartableRedis(persistent=bool(request.param))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+        server.stop()
+
+
+def _broker_idle(url: str, queues: list[str]) -> bool:
+    """Nothing queued and nothing delivered-but-unacknowledged (kombu's ``unacked`` hash)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return sum(client.llen(q) for q in queues) == 0 and client.hlen("unacked") == 0
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def test_redis_crash_while_tasks_are_queued(
+    make_stack: Callable[..., Stack], own_redis: RestartableRedis
+) -> None:
+    count, outage = size(60, 300), size(3, 10)
+    broker = own_redis.url + "/0"
+    st = make_stack(broker_url=broker, extra_env=ENV)
+    user = pm.insert_user(st.db_url)
+    rows = bulk_documents(st.db_url, user, [f"redis-{i}.pdf" for i in range(count)])
+    for i, row in enumerate(rows):
+        st.write_media(row, b"%PDF-1.4 " + bytes(i % 256 for _ in range(4000)))
+    worker = st.start_worker(concurrency=2)
+    task_ids = [st.send("s3_worker_add_doc_vers", doc_ver_ids=[str(r.version_id)]) for r in rows]
+    st.wait_for_count(max(2, count // 10), timeout=300)
+    done_at_crash = len(st.outcomes())
+    own_redis.kill()
+    down_since = time.monotonic()
+    wait_until(
+        lambda: time.monotonic() - down_since >= outage,
+        timeout=outage + 30,
+        what="the outage",
+        interval=0.25,
+    )
+    own_redis.start()
+    if own_redis.persistent:
+        outcomes = st.wait_for_outcomes(task_ids, timeout=300)
+    else:
+        # Whatever was queued is gone; wait until the broker holds nothing more to deliver.
+        wait_until(
+            lambda: _broker_idle(broker, list(st.queues.values())),
+            timeout=300,
+            what="an idle broker",
+            interval=0.5,
+        )
+        outcomes = {t: o for t, o in st.outcomes().items() if t in set(task_ids)}
+    ok = sum(1 for o in outcomes.values() if o == "ok")
+    lost = count - len(outcomes)
+    # The worker reconnected: it is alive and a task sent now runs.
+    probe = st.send("s3_worker_add_doc_vers", doc_ver_ids=[str(rows[0].version_id)])
+    assert st.wait_for_outcomes([probe], timeout=120) == {probe: "ok"}
+    setting = "appendonly yes + appendfsync always" if own_redis.persistent else "no persistence"
+    record(
+        f"Redis SIGKILLed and restarted ({setting})",
+        result=f"{ok}/{count} tasks ok, {lost} lost; worker reconnected (alive, ran a new task)",
+        figure=f"down {outage} s after {done_at_crash} tasks had finished",
+        tasks=count,
+        lost=lost,
+        persistent=own_redis.persistent,
+    )
+    assert worker.alive()
+    if own_redis.persistent:
+        assert lost == 0
+        assert ok == count, st.failure_lines()[:5]
