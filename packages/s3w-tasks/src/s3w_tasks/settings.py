@@ -40,6 +40,10 @@ class TaskSettings(BaseSettings):
     s3_preview_queue_name: str | None = Field(
         None, validation_alias=_env("PM_S3_PREVIEW_QUEUE_NAME")
     )
+    # Distributed sync: where shard tasks report progress (default: the broker, if Redis).
+    progress_redis_url: SecretStr | None = Field(
+        None, validation_alias=_env("S3W_PROGRESS_REDIS_URL")
+    )
     log_config: str = Field(DEFAULT_LOG_CONFIG, validation_alias=_env("PM_LOG_CONFIG"))
     log_level: str = Field("INFO", validation_alias=_env("PM_LOG_LEVEL", "S3W_LOG_LEVEL"))
 
@@ -89,6 +93,19 @@ class TaskSettings(BaseSettings):
     @property
     def is_redis_broker(self) -> bool:
         return self.broker_url.startswith(("redis://", "rediss://", "redis+socket://"))
+
+    @property
+    def progress_url(self) -> str:
+        """The Redis that distributed-sync shards report to: ``S3W_PROGRESS_REDIS_URL``, else
+        the broker when it is Redis."""
+        if self.progress_redis_url is not None:
+            return self.progress_redis_url.get_secret_value()
+        if self.is_redis_broker:
+            return self.broker_url
+        raise ConfigurationError(
+            "distributed runs report progress through Redis; with a non-Redis broker set "
+            "S3W_PROGRESS_REDIS_URL=redis://... on the coordinator and every worker"
+        )
 
     @property
     def visibility_timeout(self) -> int:

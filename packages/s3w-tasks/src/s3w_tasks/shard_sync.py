@@ -1,0 +1,230 @@
+"""``s3w_sync_shard``: one folder prefix of a distributed sync, run by the ``s3w sync`` engine.
+
+The task is s3w's own (Papermerge core never sends it), so its name is kept out of
+:mod:`s3w_tasks.contract`. It walks the worker's ``PM_MEDIA_ROOT`` and lists the bucket only
+under its folder prefixes (``SyncOptions.within``, one folder after another), diffs and uploads exactly as a local sync
+does, and pushes its result to the run's Redis record (:mod:`s3w_tasks.runs`). Running a shard
+twice is harmless: the second run finds the first one's uploads unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import fields, replace
+from typing import TYPE_CHECKING, Any, Final
+
+from s3w_storage.errors import InvalidArgument, InvalidKey
+from s3w_storage.sync import SyncOptions, SyncResult, build_plan, execute
+from s3w_tasks import runs
+from s3w_tasks.celery_app import app
+from s3w_tasks.errors import PermanentError, TaskError, describe, is_transient
+from s3w_tasks.tasks import EXPECTED, ContractTask, _run
+
+if TYPE_CHECKING:
+    from s3w_storage.objects import Storage
+    from s3w_storage.sync.run import Progress
+
+log = logging.getLogger(__name__)
+
+SYNC_SHARD: Final = "s3w_sync_shard"
+#: s3w's own task names: registered on the app, not part of the Papermerge contract.
+TASK_NAMES: Final[frozenset[str]] = frozenset({SYNC_SHARD})
+#: A shard whose files failed (an outage mid-shard) runs again this many times before its
+#: failures are reported; only the failed files are uploaded again.
+FILE_FAILURE_RETRIES: Final = 2
+PHASES: Final = ("sync", "delete")
+#: The SyncOptions fields a coordinator may send (``within`` and ``processes`` are the task's).
+SENT_OPTIONS: Final = ("delete", "max_delete", "dry_run", "checksum", "include", "exclude", "jobs")
+
+
+class ShardIncomplete(TaskError):
+    """Some files of the shard failed; running the shard again may upload them."""
+
+    transient = True
+
+
+def options_to_kwargs(options: SyncOptions) -> dict[str, Any]:
+    data = {name: getattr(options, name) for name in SENT_OPTIONS}
+    data["include"], data["exclude"] = list(options.include), list(options.exclude)
+    return data
+
+
+def options_from_kwargs(data: dict[str, Any] | None) -> SyncOptions:
+    known = {f.name for f in fields(SyncOptions)} & set(SENT_OPTIONS)
+    given = {k: v for k, v in (data or {}).items() if k in known}
+    for name in ("include", "exclude"):
+        if name in given:
+            given[name] = tuple(given[name])
+    return SyncOptions(**given)
+
+
+def sync_shard(
+    folders: str | list[str],
+    options: SyncOptions,
+    *,
+    phase: str = "sync",
+    storage: Storage | None = None,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Sync the folder prefixes ``folders`` ('docvers/ab/', ...) of the media root, one after
+    another, and sum the results (without Celery).
+
+    Phase ``sync`` uploads and, with ``options.delete``, only counts the objects to delete;
+    phase ``delete`` (sent once every shard's uploads succeeded) deletes them, refusing more
+    than ``options.max_delete`` in all. The worker runs one process per shard: no upload
+    processes.
+    """
+    if phase not in PHASES:
+        raise PermanentError(f"unknown shard phase {phase!r} (expected one of {PHASES})")
+    if storage is None:
+        from s3w_storage.objects import get_storage
+
+        storage = get_storage()
+    total: SyncResult | None = None
+    budget = options.max_delete
+    for folder in [folders] if isinstance(folders, str) else folders:
+        shard = replace(options, within=folder, processes=0, max_delete=budget)
+        plan = build_plan(storage, storage.settings.media_root, shard)
+        result = execute(
+            storage,
+            plan,
+            shard if phase == "delete" else replace(shard, delete=False),
+            progress=progress,
+        )
+        budget = max(0, budget - result.deleted)
+        total = result if total is None else merge_results(total, result)
+    if total is None:
+        raise PermanentError("a shard with no folders")
+    return total
+
+
+def merge_results(a: SyncResult, b: SyncResult) -> SyncResult:
+    """The sum of two results (counts added, failures joined)."""
+    data: dict[str, Any] = {}
+    for f in fields(SyncResult):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if f.name == "failures":
+            data[f.name] = [*x, *y]
+        elif f.name == "delete_refused":
+            data[f.name] = "; ".join(v for v in (x, y) if v) or None
+        elif isinstance(x, (bool, str)):
+            data[f.name] = x
+        else:
+            data[f.name] = x + y
+    return SyncResult(**data)
+
+
+def shard_record(within: str, phase: str, attempt: int, result: SyncResult) -> dict[str, Any]:
+    return {"shard": within, "phase": phase, "attempt": attempt, "result": result.to_dict()}
+
+
+def uploaded_since(storage: Storage, folders: list[str], since: float) -> tuple[int, int]:
+    """(objects, bytes) in ``folders`` whose LastModified is at or after ``since`` (the S3
+    server's clock at the start of the run): what this run put there, whichever attempt."""
+    from s3w_storage.sync import list_remote
+
+    count = size = 0
+    for folder in folders:
+        for obj in list_remote(storage, within=folder, shards=1).values():
+            if obj.mtime >= since:
+                count += 1
+                size += obj.size
+    return count, size
+
+
+def error_record(within: str, phase: str, attempt: int, message: str) -> dict[str, Any]:
+    return {"shard": within, "phase": phase, "attempt": attempt, "error": message}
+
+
+def _give_up(kwargs: dict[str, Any], message: str, task_id: str) -> None:
+    """The task was abandoned outside its code (time limit, lost worker): tell the coordinator."""
+    run_id, within = kwargs.get("run_id"), kwargs.get("within")
+    if not run_id or within is None:
+        return
+    import redis
+
+    try:
+        runs.report(
+            runs.connect(), run_id, error_record(within, kwargs.get("phase") or "sync", 0, message)
+        )
+    except redis.RedisError as exc:
+        log.error("shard %s of run %s could not report its failure: %s", within, run_id, exc)
+
+
+@app.task(  # type: ignore[untyped-decorator]
+    name=SYNC_SHARD, bind=True, base=ContractTask, give_up=_give_up
+)
+def sync_shard_task(
+    self: ContractTask,
+    run_id: str = "",
+    within: str = "",
+    folders: list[str] | None = None,
+    bucket: str = "",
+    prefix: str = "",
+    options: dict[str, Any] | None = None,
+    phase: str = "sync",
+    since: float | None = None,
+    **extra: Any,
+) -> Any:
+    import redis
+
+    if extra:
+        log.warning("task=%s ignores unknown kwargs: %s", self.name, ", ".join(sorted(extra)))
+    attempt = 0
+
+    def call(last: bool) -> dict[str, Any]:
+        nonlocal attempt
+        client: Any = None
+        try:
+            client = runs.connect()
+            attempt = runs.start(client, run_id, f"{phase}:{within}")
+            if runs.cancelled(client, run_id):
+                runs.report(client, run_id, error_record(within, phase, attempt, "cancelled"))
+                return {"shard": within, "cancelled": True}
+            result, record = _sync(client, last)
+            runs.report(client, run_id, record)
+        except redis.RedisError as exc:
+            raise ShardIncomplete(f"cannot reach the progress Redis: {exc}") from None
+        except EXPECTED as exc:
+            if client is not None and not (is_transient(exc) and not last):
+                runs.report(client, run_id, error_record(within, phase, attempt, describe(exc)))
+            raise
+        return {"shard": within, "uploaded": result.uploaded, "failures": len(result.failures)}
+
+    def _sync(client: Any, last: bool) -> tuple[SyncResult, dict[str, Any]]:
+        from s3w_storage.objects import get_storage
+
+        storage = get_storage()
+        if (storage.bucket, storage.prefix) != (bucket, prefix):
+            raise PermanentError(
+                f"this worker syncs to s3://{storage.bucket}/{storage.prefix} but the run is for "
+                f"s3://{bucket}/{prefix}; give workers and coordinator the same settings"
+            )
+        live = runs.LiveCounter(client, run_id)
+        try:
+            result = sync_shard(
+                folders or within,
+                options_from_kwargs(options),
+                phase=phase,
+                storage=storage,
+                progress=live,
+            )
+        except (InvalidArgument, InvalidKey) as exc:
+            raise PermanentError(describe(exc)) from None
+        finally:
+            live.flush()
+        retries = self.request.retries or 0
+        if result.failures and not last and retries < FILE_FAILURE_RETRIES:
+            raise ShardIncomplete(
+                f"{len(result.failures)} file(s) failed, e.g. {result.failures[0].message}"
+            )
+        record = shard_record(within, phase, attempt, result)
+        if attempt > 1 and since is not None and not result.dry_run:
+            # An earlier attempt of this shard died or failed after putting files, which this
+            # one found unchanged: tell the coordinator how many, from the bucket itself.
+            count, size = uploaded_since(storage, folders or [within], since)
+            record["earlier_uploads"] = max(0, count - result.uploaded)
+            record["earlier_bytes"] = max(0, size - result.uploaded_bytes)
+        return result, record
+
+    return _run(self, {"run": run_id, "shard": within, "phase": phase}, call)
