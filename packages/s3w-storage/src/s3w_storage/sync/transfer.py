@@ -128,6 +128,7 @@ def multipart_file(
         digest = file_md5(path)
     except OSError as exc:
         return key, 0, f"cannot read {path}: {exc.strerror}"
+    abort_stale_uploads(target, full)
     try:
         created = target.client.create_multipart_upload(
             Bucket=target.bucket,
@@ -177,6 +178,24 @@ def multipart_file(
         abort()
         raise
     return key, size, None
+
+
+def abort_stale_uploads(target: Target, full: str) -> int:
+    """Abort incomplete multipart uploads of exactly this key: a run that was killed
+    (SIGKILL, power loss) could not abort its own, and they would hold their parts' storage
+    forever. Best effort: without the permission to list or abort, nothing is done."""
+    aborted = 0
+    try:
+        listed = target.client.list_multipart_uploads(Bucket=target.bucket, Prefix=full)
+        for upload in listed.get("Uploads", []):
+            if upload.get("Key") == full and "UploadId" in upload:
+                target.client.abort_multipart_upload(
+                    Bucket=target.bucket, Key=full, UploadId=upload["UploadId"]
+                )
+                aborted += 1
+    except (ClientError, BotoCoreError):
+        pass
+    return aborted
 
 
 # ----------------------------------------------------------------- worker processes
