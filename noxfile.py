@@ -41,7 +41,7 @@ nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 nox.options.download_python = "never"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["tests", "lint", "typecheck", "versions", "docker-lint"]
+nox.options.sessions = ["tests", "lint", "typecheck", "versions", "docker-lint", "image-smoke"]
 
 
 def _install(session: nox.Session, packages: list[str], *groups: str) -> None:

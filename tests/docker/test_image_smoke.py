@@ -60,7 +60,11 @@ def run(args: list[str], cwd: Path, **settings: str) -> subprocess.CompletedProc
 def settings(
     storage_env: dict[str, str], pg_url: str, redis_server_url: str, media_root: Path
 ) -> dict[str, str]:
-    """The worker's environment: the test S3 bucket, a fresh database, Redis, a media root."""
+    """The worker's environment: the test S3 bucket, a fresh database with Papermerge's
+    tables, Redis, a media root."""
+    from tests.support import papermerge
+
+    papermerge.create_schema(pg_url)
     return {
         **storage_env,
         "PM_DB_URL": pg_url,

