@@ -10,6 +10,7 @@ twice is harmless: the second run finds the first one's uploads unchanged.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -33,6 +34,8 @@ TASK_NAMES: Final[frozenset[str]] = frozenset({SYNC_SHARD})
 #: failures are reported; only the failed files are uploaded again.
 FILE_FAILURE_RETRIES: Final = 2
 PHASES: Final = ("sync", "delete")
+#: Folders of one shard synced side by side (each with its share of the request threads).
+FOLDERS_AT_ONCE: Final = 8
 #: The SyncOptions fields a coordinator may send (``within`` and ``processes`` are the task's).
 SENT_OPTIONS: Final = ("delete", "max_delete", "dry_run", "checksum", "include", "exclude", "jobs")
 
@@ -80,21 +83,34 @@ def sync_shard(
         from s3w_storage.objects import get_storage
 
         storage = get_storage()
-    total: SyncResult | None = None
-    budget = options.max_delete
-    for folder in [folders] if isinstance(folders, str) else folders:
-        shard = replace(options, within=folder, processes=0, max_delete=budget)
-        plan = build_plan(storage, storage.settings.media_root, shard)
-        result = execute(
-            storage,
-            plan,
-            shard if phase == "delete" else replace(shard, delete=False),
-            progress=progress,
-        )
-        budget = max(0, budget - result.deleted)
-        total = result if total is None else merge_results(total, result)
-    if total is None:
+    listed = [folders] if isinstance(folders, str) else list(folders)
+    if not listed:
         raise PermanentError("a shard with no folders")
+    jobs = options.jobs or storage.settings.max_concurrency
+
+    def one(folder: str, budget: int, threads: int) -> SyncResult:
+        shard = replace(options, within=folder, processes=0, max_delete=budget, jobs=threads)
+        plan = build_plan(storage, storage.settings.media_root, shard)
+        if phase == "sync":
+            shard = replace(shard, delete=False)
+        return execute(storage, plan, shard, progress=progress)
+
+    results: list[SyncResult] = []
+    if phase == "delete":  # one folder after another, within one bound for them all
+        budget = options.max_delete
+        for folder in listed:
+            results.append(one(folder, budget, jobs))
+            budget = max(0, budget - results[-1].deleted)
+    else:
+        # Folders side by side: each costs a listing and an upload round trip, so over a
+        # remote store one after another would leave the worker waiting.
+        at_once = min(len(listed), FOLDERS_AT_ONCE)
+        threads = max(2, jobs // at_once)
+        with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="s3w-shard") as pool:
+            results = list(pool.map(lambda f: one(f, options.max_delete, threads), listed))
+    total = results[0]
+    for result in results[1:]:
+        total = merge_results(total, result)
     return total
 
 
