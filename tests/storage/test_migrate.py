@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from tests.support import services
@@ -383,3 +384,21 @@ def test_flags_override_the_source_settings_and_switch_lists_masked_changes() ->
     assert changes["PM_S3_ENDPOINT_URL"] is None
     assert "r2-very-secret" not in repr(changes)
     assert mask("AWS_SECRET_ACCESS_KEY", "x") == "********"
+
+
+def test_copy_requests_are_signed_and_the_signature_is_checked(source: Side) -> None:
+    import urllib3
+    from botocore.credentials import Credentials
+
+    from s3w_storage.migrate.sign import Signer
+
+    key = source.key("imports/a+b=c&d~e (1).txt")
+    source.s3.put_object(Bucket=source.bucket, Key=key, Body=b"signed")
+    url = f"{source.server.endpoint}/{source.bucket}/{quote(key, safe='/~')}"
+    pool = urllib3.PoolManager()
+    good = Signer(Credentials(source.server.access_key, source.server.secret_key), "us-east-1")
+    answer = pool.request("GET", url, headers=good.headers("GET", url, {}, has_body=False))
+    assert (answer.status, answer.data) == (200, b"signed")
+    bad = Signer(Credentials(source.server.access_key, "not-the-secret"), "us-east-1")
+    answer = pool.request("GET", url, headers=bad.headers("GET", url, {}, has_body=False))
+    assert answer.status == 403

@@ -62,6 +62,7 @@ def fill_archive(
     objects["imports/notes.txt"] = Written(
         b"outside the layout", "text/plain", {"origin": "scanner-7", "s3w-note": "kept"}
     )
+    objects["imports/a+b=c&d~e (1).txt"] = Written(b"characters to encode", "text/plain", {})
     for key, item in objects.items():
         extra: dict[str, Any] = {"ContentType": item.content_type}
         if item.metadata:

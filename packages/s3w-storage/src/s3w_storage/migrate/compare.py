@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3w_storage.errors import StorageError, translate
-from s3w_storage.sync.listing import MAX_SHARDS, RemoteObject, list_remote
+from s3w_storage.sync.lean import LeanS3
+from s3w_storage.sync.listing import MAX_SHARDS, RemoteObject
 from s3w_storage.sync.plan import MD5_METADATA
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
 
-#: A folder with at least this many sub-folders is where listing fans out to one request each.
+#: A folder with at least this many sub-folders is listed by prefix as a whole.
 FANOUT = 16
 #: ... or, at the latest, this many levels below the prefix.
 MAX_DEPTH = 4
@@ -33,57 +34,88 @@ class Difference:
     why: str
 
 
-def list_objects(storage: Storage, *, shards: int = MAX_SHARDS) -> dict[str, RemoteObject]:
+def list_objects(storage: Storage, *, jobs: int = MAX_SHARDS) -> dict[str, RemoteObject]:
     """Every object under the storage's prefix, keyed by its relative key.
 
-    Listed in ``shards`` contiguous key ranges at once (the sync engine's
-    :func:`~s3w_storage.sync.listing.list_remote`), split at the bucket's own fan-out folders
-    (``docvers/ab/``, ``thumbnails/jpg/ab/``, ...), found first with a few delimiter listings.
-    Split points that are real folders matter: a range that starts in an empty stretch of the
-    key space would make the server return (and count) a page of the next range's keys.
+    The tree is read level by level with delimiter listings (small answers) down to the
+    folders that fan out (``docvers/``, ``thumbnails/jpg/``, ... whose sub-folders are the
+    ``ab/`` shards); each of those is then listed by prefix, on ``jobs`` threads. Every key is
+    found once: it lies directly in a folder read with the delimiter, or under a fan-out folder.
+    Listing by prefix rather than by key range matters on servers whose listing cost grows
+    with every key returned: a range's last page reads on into the next range. Keys ending in
+    '/' are folder markers (some servers list an emptied folder so), not files: left out.
     """
-    return list_remote(storage, fanout_folders(storage), shards=max(1, shards))
-
-
-def fanout_folders(storage: Storage, *, workers: int = 8) -> list[str]:
-    """Sorted relative folder prefixes where the bucket's tree fans out: descended level by
-    level while a folder has fewer than :data:`FANOUT` sub-folders, :data:`MAX_DEPTH` at most."""
     head = storage.prefix + "/" if storage.prefix else ""
-    found: list[str] = []
+    workers = max(1, jobs)
+    found: dict[str, RemoteObject] = {}
+    fanned: list[str] = []
     level, depth = [""], 0
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3w-list") as pool:
         while level:
             deeper: list[str] = []
-            for subfolders in pool.map(lambda f: _subfolders(storage, head, f), level):
+            folders = pool.map(lambda f: _folder(storage, head, f), level)
+            for folder, (subfolders, objects) in zip(level, folders, strict=True):
+                found.update(objects)
                 if depth > 0 and (len(subfolders) >= FANOUT or depth >= MAX_DEPTH):
-                    found.extend(subfolders)
+                    fanned.append(folder)
                 else:
                     deeper.extend(subfolders)
             level, depth = deeper, depth + 1
-    return sorted(found)
+        if fanned:
+            lean = LeanS3(storage.client, storage.settings, pool_size=workers + 1)
+            for part in pool.map(lambda f: _list_prefix(lean, head + f, len(head)), fanned):
+                found.update(part)
+    return found
 
 
-def _subfolders(storage: Storage, head: str, folder: str) -> list[str]:
-    """Sub-folders (relative, ending in '/') directly in ``folder``, by a delimiter listing."""
+def _folder(storage: Storage, head: str, folder: str) -> tuple[list[str], dict[str, RemoteObject]]:
+    """(sub-folders, objects) directly in ``folder`` (relative), by a delimiter listing."""
     subfolders: list[str] = []
+    objects: dict[str, RemoteObject] = {}
     paginator = storage.client.get_paginator("list_objects_v2")
     pages = paginator.paginate(Bucket=storage.bucket, Prefix=head + folder, Delimiter="/")
     try:
         for page in pages:
             subfolders += [p["Prefix"][len(head) :] for p in page.get("CommonPrefixes", [])]
+            for item in page.get("Contents", []):
+                if item["Key"].endswith("/"):
+                    continue
+                stamp = item.get("LastModified")
+                objects[item["Key"][len(head) :]] = RemoteObject(
+                    int(item["Size"]),
+                    stamp.timestamp() if stamp is not None else 0.0,
+                    item.get("ETag", "").strip('"'),
+                )
     except (ClientError, BotoCoreError) as exc:
         raise translate_for(storage, exc, None) from exc
-    return subfolders
+    return subfolders, objects
+
+
+def _list_prefix(lean: LeanS3, prefix: str, cut: int) -> dict[str, RemoteObject]:
+    """Every object under the full ``prefix``, keyed by its key less the first ``cut``
+    characters, page by page."""
+    found: dict[str, RemoteObject] = {}
+    start: str | None = None
+    token: str | None = None
+    while True:
+        items, truncated, token = lean.list_page(prefix, start_after=start, token=token)
+        for key, size, mtime, etag in items:
+            if not key.endswith("/"):
+                found[key[cut:]] = RemoteObject(size, mtime, etag)
+        if not truncated or not items:
+            return found
+        if not token:  # servers that omit the token still honour StartAfter
+            start = items[-1][0]
 
 
 def list_both(
     source: Storage, target: Storage, *, jobs: int
 ) -> tuple[dict[str, RemoteObject], dict[str, RemoteObject]]:
-    """Both sides listed at the same time, each in up to ``jobs`` shards."""
-    shards = max(1, min(jobs, MAX_SHARDS))
+    """Both sides listed at the same time, each on up to ``jobs`` threads."""
+    workers = max(1, min(jobs, MAX_SHARDS))
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="s3w-side") as pool:
-        src = pool.submit(list_objects, source, shards=shards)
-        dst = pool.submit(list_objects, target, shards=shards)
+        src = pool.submit(list_objects, source, jobs=workers)
+        dst = pool.submit(list_objects, target, jobs=workers)
         return src.result(), dst.result()
 
 

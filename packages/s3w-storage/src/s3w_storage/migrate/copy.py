@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3w_storage.errors import StorageError
 from s3w_storage.migrate.compare import Difference, stream_md5, translate_for
 from s3w_storage.migrate.plan import Copy, MigrateOptions, MigratePlan, build_plan
+from s3w_storage.migrate.sign import Signer
 from s3w_storage.sync.lean import LeanS3
 from s3w_storage.sync.plan import MD5_METADATA
 
@@ -88,7 +89,12 @@ class MigrateResult:
 
 
 class _Lean(LeanS3):
-    """LeanS3 with the two requests a copy needs: GET with its headers, PUT with headers."""
+    """LeanS3 with the requests a copy needs: GET with its headers, PUT with headers,
+    signed by the cheaper :class:`~s3w_storage.migrate.sign.Signer`."""
+
+    def __init__(self, client: Any, settings: Any, *, pool_size: int) -> None:
+        super().__init__(client, settings, pool_size=pool_size)
+        self.signer = Signer(self._credentials, self.region)
 
     def request(
         self, method: str, key: str, body: bytes | None, headers: Mapping[str, str]
@@ -100,9 +106,9 @@ class _Lean(LeanS3):
 
         url = self.base + quote(self.head + key, safe="/~")
         for attempt in range(1, self.max_attempts + 1):
-            request = _signed(self, method, url, body, headers)
+            signed = self.signer.headers(method, url, headers, has_body=bool(body))
             try:
-                response = self.pool.urlopen(method, url, body=body, headers=request)
+                response = self.pool.urlopen(method, url, body=body, headers=signed)
             except urllib3.exceptions.HTTPError as exc:
                 if attempt == self.max_attempts:
                     raise StorageUnavailable(
@@ -118,19 +124,6 @@ class _Lean(LeanS3):
 
     def error(self, status: int, body: bytes, operation: str, key: str) -> str:
         return self._error(status, body, operation, key)
-
-
-def _signed(
-    lean: LeanS3, method: str, url: str, body: bytes | None, headers: Mapping[str, str]
-) -> dict[str, str]:
-    from botocore.awsrequest import AWSRequest
-
-    payload = "UNSIGNED-PAYLOAD" if body else hashlib.sha256(b"").hexdigest()
-    request = AWSRequest(
-        method=method, url=url, headers={**headers, "X-Amz-Content-SHA256": payload}
-    )
-    lean._signer().add_auth(request)
-    return dict(request.headers.items())
 
 
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
