@@ -4,6 +4,7 @@ real S3 server: shards spread over three worker processes, a worker SIGKILLed mi
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -121,7 +122,15 @@ def test_dry_run_and_delete_keep_their_meaning(cluster: Cluster, s3: Any) -> Non
     assert "--max-delete" in (refused.delete_refused or "")
     assert (refused.uploaded, refused.deleted) == (201, 0)
 
-    done = distributed_sync(options=SyncOptions(delete=True))
-    assert done.ok, done.failures
-    assert (done.uploaded, done.unchanged, done.deleted) == (0, 201, 3)
+    # The command line: same summary and exit code as a local sync, plus how it was spread.
+    from typer.testing import CliRunner
+
+    from s3w_cli.main import app
+
+    cli = CliRunner().invoke(app, ["sync", "--distributed", "--delete", "--json"])
+    assert cli.exit_code == 0, (cli.stdout, cli.stderr, cli.exception)
+    done = json.loads(cli.stdout)
+    assert done["ok"], done["failures"]
+    assert (done["uploaded"], done["unchanged"], done["deleted"]) == (0, 201, 3)
+    assert done["shards"] >= 1
     assert bucket_digests(s3, cluster.bucket) == local_digests(cluster.media_root)

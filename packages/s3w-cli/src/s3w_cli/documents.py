@@ -53,8 +53,16 @@ def generate_doc_thumbnails(
     jobs: int = typer.Option(4, "--jobs", "-j", min=1, max=64, help="Documents in parallel."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    distributed: bool = typer.Option(
+        False, "--distributed", help="Enqueue the thumbnail tasks for the workers instead."
+    ),
 ) -> None:
     """Render thumbnails for every ready document whose thumbnail is missing or failed."""
+    if distributed:
+        from s3w_cli.distributed import backfill
+
+        backfill("thumbnails", limit_batch=500, max_queued=2000, per_task=1, as_json=as_json)
+        return
     from concurrent.futures import ThreadPoolExecutor
 
     with expected_errors():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from s3w_cli import __version__, demo, documents, info, migrate, objects, sync, worker
+from s3w_cli import __version__, demo, distributed, documents, info, migrate, objects, sync, worker
 from s3w_cli.output import state
 
 app = typer.Typer(
@@ -51,6 +51,7 @@ app.command("add-doc-vers")(documents.add_doc_vers)
 app.command("remove-doc-vers")(documents.remove_doc_vers)
 app.command("doc-thumbnail")(documents.doc_thumbnail)
 app.command("generate-doc-thumbnails")(documents.generate_doc_thumbnails)
+app.command("generate-page-previews")(distributed.generate_page_previews)
 app.command("worker", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
     worker.worker
 )

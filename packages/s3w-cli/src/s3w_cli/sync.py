@@ -43,6 +43,18 @@ def sync(
     progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
     ),
+    distributed: bool = typer.Option(
+        False,
+        "--distributed",
+        help="Spread the sync over the Celery workers of the s3 queue (see docs/scaling.md).",
+    ),
+    stall_timeout: float | None = typer.Option(
+        None,
+        "--stall-timeout",
+        min=1,
+        help="With --distributed: give up after this many "
+        "seconds without progress (default: wait).",
+    ),
 ) -> None:
     """Upload new and changed files from the media root; exit 1 if anything failed."""
     with expected_errors():
@@ -66,7 +78,12 @@ def sync(
         storage = get_storage()
         plans: list[SyncPlan] = []
         show = sys.stderr.isatty() and not as_json if progress is None else progress
-        if show:
+        result: SyncResult
+        if distributed:
+            from s3w_cli.distributed import sync_distributed
+
+            result = sync_distributed(root, options, show=show, stall_timeout=stall_timeout)
+        elif show:
             result = _with_progress(storage, root, options, plans.append)
         else:
             result = run_sync(storage, root, options, on_plan=plans.append)
@@ -85,6 +102,10 @@ def sync(
             for key in plans[0].deletes:
                 typer.echo(f"delete {key}")
         _summary(result, storage.bucket, storage.prefix)
+        if distributed:
+            from s3w_cli.distributed import print_spread
+
+            print_spread(result)
     if not result.ok:
         raise typer.Exit(1)
 
