@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -131,7 +132,10 @@ class Storage:
         extra: dict[str, Any] = {"ContentType": content_type or content_type_for(key)}
         if metadata:
             extra["Metadata"] = dict(metadata)
-        size = os.stat(path).st_size
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):  # opening a FIFO would block until a writer came
+            raise InvalidArgument(f"{os.fspath(path)} is not a regular file; nothing uploaded")
+        size = info.st_size
         if size < self.settings.multipart_threshold:
             with open(path, "rb") as body:
                 self._call(
