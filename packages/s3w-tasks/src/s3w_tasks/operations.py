@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from s3w_storage.errors import InvalidKey, ObjectNotFound, StorageError
+from s3w_storage.errors import InvalidArgument, InvalidKey, ObjectNotFound, StorageError
 from s3w_storage.keys import (
     canonical_id,
     docver_key,
@@ -68,16 +68,33 @@ PDF_TYPE = "application/pdf"
 
 def parse_ids(values: Any, what: str) -> list[str]:
     """Canonical UUID strings from one id or a list of them, duplicates dropped, order kept."""
+    ids, malformed = split_ids(values, what)
+    if malformed:
+        raise PermanentError(malformed[0])
+    return ids
+
+
+def split_ids(values: Any, what: str) -> tuple[list[str], list[str]]:
+    """Like :func:`parse_ids`, but malformed items come back as messages (at most five and a
+    count) instead of raising, so a batch can do its valid ids and then report the rest."""
     if values is None:
         raise PermanentError(f"no {what} given")
     items = [values] if isinstance(values, (str, uuid.UUID)) else list(values)
-    parsed = []
+    parsed, malformed = [], []
     for item in items:
         try:
             parsed.append(canonical_id(item))
         except InvalidKey:
-            raise PermanentError(f"{item!r} is not a valid {what} (expected a UUID)") from None
-    return list(dict.fromkeys(parsed))
+            malformed.append(f"{str(item)[:80]!r} is not a valid {what} (expected a UUID)")
+    if len(malformed) > 5:
+        malformed = [*malformed[:5], f"... ({len(malformed)} malformed ids in all)"]
+    return list(dict.fromkeys(parsed)), malformed
+
+
+def _refuse(problems: list[str]) -> None:
+    """Raise one PermanentError listing the batch's problems (after its good ids are done)."""
+    if problems:
+        raise PermanentError("; ".join(problems))
 
 
 def parse_id(value: Any, what: str) -> str:
@@ -118,11 +135,10 @@ def add_doc_vers(doc_ver_ids: Any) -> dict[str, Any]:
     document's last version is uploaded its ``preview_status`` is reset to NULL, so the core
     asks for a new thumbnail. One database transaction per call (read, then the reset).
     """
-    ids = parse_ids(doc_ver_ids, "document version id")
+    ids, problems = split_ids(doc_ver_ids, "document version id")
     storage = get_storage()
     uploaded: list[str] = []
     present: list[str] = []
-    problems: list[str] = []
     with session_scope() as session:
         rows = session.execute(
             select(DocumentVersion.id, DocumentVersion.file_name).where(
@@ -138,7 +154,11 @@ def add_doc_vers(doc_ver_ids: Any) -> dict[str, Any]:
             if not file_name:
                 problems.append(f"version {ident} has no file name")
                 continue
-            key = docver_key(ident, file_name)
+            try:
+                key = docver_key(ident, file_name)
+            except InvalidKey as exc:  # a file name with '/' or '..' from the database
+                problems.append(f"version {ident}: {exc}")
+                continue
             path = media_path(storage.settings.media_root, key)
             try:
                 storage.upload_file(path, key)
@@ -148,12 +168,14 @@ def add_doc_vers(doc_ver_ids: Any) -> dict[str, Any]:
                 else:
                     problems.append(f"{path} is missing and {key} is not in the bucket")
                 continue
+            except (InvalidArgument, OSError) as exc:  # a directory, FIFO, symlink loop, ...
+                problems.append(f"version {ident}: {describe(exc)}")
+                continue
             uploaded.append(ident)
         reset = _reset_previews(session, uploaded) if uploaded else 0
     if unknown:
         problems.append(f"no document version with id {_short(unknown)}")
-    if problems:
-        raise PermanentError("; ".join(problems))
+    _refuse(problems)
     return {"uploaded": len(uploaded), "already_present": len(present), "previews_reset": reset}
 
 
@@ -197,21 +219,27 @@ def _delete_prefixes(prefixes: Iterable[str]) -> int:
 
 def remove_doc_vers(doc_ver_ids: Any) -> dict[str, Any]:
     """Delete every object under each version's ``docvers/.../<id>/`` folder."""
-    ids = parse_ids(doc_ver_ids, "document version id")
-    return {"versions": len(ids), "deleted": _delete_prefixes(docver_prefix(i) for i in ids)}
+    ids, malformed = split_ids(doc_ver_ids, "document version id")
+    deleted = _delete_prefixes(docver_prefix(i) for i in ids)
+    _refuse(malformed)
+    return {"versions": len(ids), "deleted": deleted}
 
 
 def remove_doc_thumbnails(doc_ids: Any) -> dict[str, Any]:
     """Delete each document's thumbnail folder (``thumbnails/jpg/.../<doc_id>/``)."""
-    ids = parse_ids(doc_ids, "document id")
-    return {"documents": len(ids), "deleted": _delete_prefixes(thumbnail_prefix(i) for i in ids)}
+    ids, malformed = split_ids(doc_ids, "document id")
+    deleted = _delete_prefixes(thumbnail_prefix(i) for i in ids)
+    _refuse(malformed)
+    return {"documents": len(ids), "deleted": deleted}
 
 
 def remove_page_thumbnails(page_ids: Any) -> dict[str, Any]:
     """Delete each page's previews (``previews/pages/``) and legacy ``thumbnails/jpg/`` images."""
-    ids = parse_ids(page_ids, "page id")
+    ids, malformed = split_ids(page_ids, "page id")
     prefixes = [p for i in ids for p in (page_preview_prefix(i), legacy_page_thumbnail_prefix(i))]
-    return {"pages": len(ids), "deleted": _delete_prefixes(prefixes)}
+    deleted = _delete_prefixes(prefixes)
+    _refuse(malformed)
+    return {"pages": len(ids), "deleted": deleted}
 
 
 # ------------------------------------------------------------------ document thumbnail
@@ -389,7 +417,7 @@ def generate_page_images(page_ids: Any) -> dict[str, Any]:
     """Render each page once and upload it at every preview size (sm/md/lg/xl)."""
     from s3w_thumbs import render_page_previews
 
-    ids = parse_ids(page_ids, "page id")
+    ids, problems = split_ids(page_ids, "page id")
     storage = get_storage()
     with session_scope() as session:
         rows = session.execute(
@@ -398,7 +426,6 @@ def generate_page_images(page_ids: Any) -> dict[str, Any]:
             .where(Page.id.in_([uuid.UUID(i) for i in ids]))
         ).all()
     found = {str(r.id): r for r in rows}
-    problems = []
     unknown = [i for i in ids if i not in found]
     if unknown:
         problems.append(f"no page with id {_short(unknown)}")
@@ -413,15 +440,14 @@ def generate_page_images(page_ids: Any) -> dict[str, Any]:
         try:
             path = ensure_local(storage, docver_key(row.ver, row.file_name))
             images = render_page_previews(path, row.number)
-        except (PermanentError, ThumbnailError) as exc:
+        except (PermanentError, ThumbnailError, InvalidKey) as exc:
             problems.append(f"page {ident}: {describe(exc)}")
             continue
         rendered += 1
         for size, jpeg in images.items():
             storage.upload_bytes(jpeg, page_preview_key(ident, size), content_type="image/jpeg")
             uploaded += 1
-    if problems:
-        raise PermanentError("; ".join(problems))
+    _refuse(problems)
     return {"pages": rendered, "uploaded": uploaded}
 
 
