@@ -101,6 +101,23 @@ def bench(session: nox.Session) -> None:
         session.run("python", str(script), *session.posargs)
 
 
+@nox.session(python=PYTHONS[0])
+def reliability(session: nox.Session) -> None:
+    """Faults, load, hostile input and secrets (tests/reliability), small by default;
+    `-- --full` for the sizes docs/reliability.md reports. Ends with the results table."""
+    _install(session, LAYERS["cli"], "test")
+    full = "--full" in session.posargs
+    args = [a for a in session.posargs if a != "--full"]
+    results = Path(session.create_tmp()).resolve() / f"reliability-{'full' if full else 'ci'}.jsonl"
+    results.unlink(missing_ok=True)
+    env = {"S3W_RELIABILITY_FULL": "1" if full else "0", "S3W_RELIABILITY_RESULTS": str(results)}
+    try:
+        session.run("pytest", "tests/reliability", *args, env=env)
+    finally:
+        if results.exists():
+            session.run("python", "tests/reliability/report.py", str(results))
+
+
 # The container files: no Docker engine is needed for either session.
 DOCKER_SCRIPTS = [
     "docker/entrypoint.sh",
