@@ -349,7 +349,7 @@ def distributed_sync(
     }
     sent_options = options_to_kwargs(options)
 
-    sender = _sender()
+    sender = sender_app()
 
     def send(shard: str, phase: str, shard_options: dict[str, Any]) -> None:
         kwargs = {
@@ -419,7 +419,7 @@ def _server_time(storage: Storage) -> float:
     return parsedate_to_datetime(date).timestamp() if date else float(int(time.time()))
 
 
-def _sender() -> Any:
+def sender_app() -> Any:
     """A producer-only Celery app for the configured broker (JSON, kwargs, no results), so
     that the coordinator never depends on the worker app's cached configuration."""
     from celery import Celery
