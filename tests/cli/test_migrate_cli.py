@@ -187,7 +187,7 @@ def test_verify_finds_a_deleted_and_a_corrupted_object(
     assert lines[lines.index("different: 1") + 1] == f"  {corrupted} (checksum)"
     assert "Not safe to switch" in result.stdout
 
-    repaired = run("--to-env", str(target_env), "--verify")
+    repaired = run("--to-env", str(target_env), "--verify", "--progress")
     assert repaired.exit_code == 0, repaired.output
     assert "copied" in repaired.stdout
 

@@ -7,6 +7,8 @@ s3w_tasks (imported only then).
 from __future__ import annotations
 
 import shlex
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +18,13 @@ from typer.core import TyperCommand
 from s3w_cli.output import expected_errors, print_json
 
 if TYPE_CHECKING:
-    from s3w_storage.migrate import ExpectedKeys, MigratePlan, MigrateResult, VerifyReport
+    from s3w_storage.migrate import (
+        ExpectedKeys,
+        MigrateOptions,
+        MigratePlan,
+        MigrateResult,
+        VerifyReport,
+    )
     from s3w_storage.objects import Storage
     from s3w_storage.settings import StorageSettings
 
@@ -80,6 +88,9 @@ def migrate(
         help="Let the server copy (default: when one endpoint and credentials reach both).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
+    ),
 ) -> None:
     """Copy every object under the current bucket and prefix to the target, copying only what
     is missing or different; exit 1 if anything failed or differs."""
@@ -116,7 +127,11 @@ def migrate(
             from s3w_storage.migrate import list_both
 
             listings = list_both(source, target, jobs=jobs or settings.max_concurrency)
-        result = run_migrate(source, target, options, on_plan=plans.append, listings=listings)
+        show = progress if progress is not None else sys.stderr.isatty() and not as_json
+        if show and not dry_run:
+            result = _with_progress(source, target, options, plans.append)
+        else:
+            result = run_migrate(source, target, options, on_plan=plans.append, listings=listings)
         report = None
         if verify_mode is not None:
             from s3w_storage.migrate import verify
@@ -142,6 +157,54 @@ def migrate(
         _switch(result, report, source.settings, settings, _target_args(to_env, overrides), to_env)
     if not result.ok or (report is not None and not report.ok):
         raise typer.Exit(1)
+
+
+def _with_progress(
+    source: Storage,
+    target: Storage,
+    options: MigrateOptions,
+    on_plan: Callable[[MigratePlan], None],
+) -> MigrateResult:
+    """The migration with a progress bar on stderr: objects copied, bytes, rate, time left."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from s3w_storage.migrate import migrate as run_migrate
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[objects]} objects"),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task("listing", total=None, objects="0/?")
+    counts = {"done": 0, "total": 0}
+
+    def planned(plan: MigratePlan) -> None:
+        counts["total"] = (
+            len(plan.copies) if options.limit is None else min(options.limit, len(plan.copies))
+        )
+        bar.update(task, description="copying", total=plan.copy_bytes or None)
+        bar.update(task, objects=f"0/{counts['total']}")
+        on_plan(plan)
+
+    def advanced(objects: int, size: int) -> None:
+        counts["done"] += objects
+        bar.update(task, advance=size, objects=f"{counts['done']}/{counts['total']}")
+
+    with bar:
+        return run_migrate(source, target, options, progress=advanced, on_plan=planned)
 
 
 def _expected_keys() -> ExpectedKeys:
