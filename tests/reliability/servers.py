@@ -37,11 +37,12 @@ def _redis_binary() -> str:
 @dataclass
 class RestartableRedis:
     """A ``redis-server`` on a fixed port and data directory that can be killed and started
-    again. ``persistent`` means ``appendonly yes`` + ``appendfsync always`` (every write is on
-    disk before Redis answers); otherwise no persistence at all (``save ""``, no AOF)."""
+    again. ``persistent`` means ``appendonly yes`` + ``appendfsync <fsync>`` (``always``: every
+    write is on disk before Redis answers); otherwise no persistence at all (``save ""``)."""
 
     persistent: bool
     password: str | None = None
+    fsync: str = "always"
     port: int = 0
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="s3w-rredis-")))
     proc: subprocess.Popen[bytes] | None = None
@@ -59,7 +60,7 @@ class RestartableRedis:
         argv = [_redis_binary(), "--bind", "127.0.0.1", "--port", str(self.port)]
         argv += ["--dir", str(self.workdir), "--save", ""]
         if self.persistent:
-            argv += ["--appendonly", "yes", "--appendfsync", "always"]
+            argv += ["--appendonly", "yes", "--appendfsync", self.fsync]
         else:
             argv += ["--appendonly", "no"]
         if self.password:

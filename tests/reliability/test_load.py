@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 import psutil
+import pytest
 from tests.reliability.results import record, size
 from tests.reliability.stack import Stack, bulk_documents, md5
 from tests.support import papermerge as pm
@@ -25,6 +26,7 @@ def rss(worker: Worker) -> int:
     return main.memory_info().rss + sum(c.memory_info().rss for c in main.children())
 
 
+@pytest.mark.timeout(1800)  # the full size takes minutes
 def test_load_two_workers(make_stack: Callable[..., Stack]) -> None:
     count = size(1_000, 10_000)
     st = make_stack()

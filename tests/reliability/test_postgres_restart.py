@@ -39,8 +39,9 @@ def own_postgres() -> Iterator[PostgresControl]:
 
 
 def test_postgres_restart_during_uploads_and_thumbnails(
-    make_stack: Callable[..., Stack], own_postgres: PostgresControl
+    own_postgres: PostgresControl, make_stack: Callable[..., Stack]
 ) -> None:
+    # own_postgres first: set up before make_stack, so torn down after its database drop.
     docs, outage = size(20, 100), size(3, 10)
     st = make_stack(pg_url=own_postgres.url, extra_env={"S3W_TASK_MAX_RETRIES": "40"})
     user = pm.insert_user(st.db_url)

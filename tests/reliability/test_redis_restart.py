@@ -3,9 +3,10 @@
 Scenario: 60 ``s3_worker_add_doc_vers`` tasks (300 at full size) are sent; when some have
 finished, the scenario's own ``redis-server`` is SIGKILLed with the rest queued or in
 flight, left down for 3 s (10 s), and started again on the same port and data directory.
-Run twice: with the persistence the docs recommend (``appendonly yes``, ``appendfsync
-always``) and with none (``save ""``, ``appendonly no``). Expected: the worker reconnects by
-itself both times; with persistence every task ends ``ok`` (zero lost); without it the
+Run with the persistence docs/reliability.md recommends (``appendonly yes``, ``appendfsync
+always``), with none (``save ""``, ``appendonly no``) and, at full size, with the compose
+file's ``appendonly yes`` (``appendfsync everysec``). Expected: the worker reconnects by
+itself every time; with persistence every task ends ``ok`` (zero lost); without it the
 queued messages are gone and the count lost is reported.
 """
 
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from tests.reliability.results import record, size
+from tests.reliability.results import full_size, record, size
 from tests.reliability.servers import RestartableRedis
 from tests.reliability.stack import Stack, bulk_documents
 from tests.support import papermerge as pm
@@ -25,9 +26,14 @@ from tests.support.services import wait_until
 ENV = {"S3W_VISIBILITY_TIMEOUT": "10", "S3W_TASK_MAX_RETRIES": "40"}
 
 
-@pytest.fixture(params=[True, False], ids=["appendfsync-always", "no-persistence"])
+# (persistent, appendfsync); the compose file's setting (appendonly, everysec) at full size.
+MODES = [(True, "always"), (False, "")] + ([(True, "everysec")] if full_size() else [])
+
+
+@pytest.fixture(params=MODES, ids=[f"appendfsync-{f}" if p else "no-persistence" for p, f in MODES])
 def own_redis(request: pytest.FixtureRequest) -> Iterator[RestartableRedis]:
-    server = RestartableRedis(persistent=bool(request.param))
+    persistent, fsync = request.param
+    server = RestartableRedis(persistent=persistent, fsync=fsync or "always")
     server.start()
     try:
         yield server
@@ -88,7 +94,11 @@ def test_redis_crash_while_tasks_are_queued(
     # The worker reconnected: it is alive and a task sent now runs.
     probe = st.send("s3_worker_add_doc_vers", doc_ver_ids=[str(rows[0].version_id)])
     assert st.wait_for_outcomes([probe], timeout=120) == {probe: "ok"}
-    setting = "appendonly yes + appendfsync always" if own_redis.persistent else "no persistence"
+    setting = (
+        f"appendonly yes + appendfsync {own_redis.fsync}"
+        if own_redis.persistent
+        else "no persistence"
+    )
     record(
         f"Redis SIGKILLed and restarted ({setting})",
         result=f"{ok}/{count} tasks ok, {lost} lost; worker reconnected (alive, ran a new task)",

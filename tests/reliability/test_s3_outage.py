@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tests.reliability.results import record, size
 from tests.reliability.servers import kill_seaweedfs
 from tests.reliability.stack import Row, Stack, bulk_documents, md5
@@ -59,6 +60,7 @@ def sync_result(out: Path) -> dict[str, Any]:
     return dict(json.loads(text[start:]))
 
 
+@pytest.mark.timeout(1800)  # the full size takes minutes
 def test_s3_outage_during_tasks_and_sync(
     make_stack: Callable[..., Stack], own_weed: SeaweedS3, own_weed_s3: Any, tmp_path: Path
 ) -> None:
