@@ -110,7 +110,10 @@ def reliability(session: nox.Session) -> None:
     args = [a for a in session.posargs if a != "--full"]
     results = Path(session.create_tmp()).resolve() / f"reliability-{'full' if full else 'ci'}.jsonl"
     results.unlink(missing_ok=True)
-    env = {"S3W_RELIABILITY_FULL": "1" if full else "0", "S3W_RELIABILITY_RESULTS": str(results)}
+    env = {
+        "S3W_TEST_RELIABILITY_FULL": "1" if full else "0",
+        "S3W_TEST_RELIABILITY_RESULTS": str(results),
+    }
     try:
         session.run("pytest", "tests/reliability", *args, env=env)
     finally:

@@ -1,7 +1,7 @@
 """Fixtures for the reliability suite: a scenario stack on the session's servers, and
 scenario-owned servers (SeaweedFS, PostgreSQL, Redis) for the tests that stop them.
 
-Sizes: the CI size by default; ``S3W_RELIABILITY_FULL=1`` (``nox -s reliability -- --full``)
+Sizes: the CI size by default; ``S3W_TEST_RELIABILITY_FULL=1`` (``nox -s reliability -- --full``)
 runs the counts the issue names. Each scenario records its figure with
 :func:`tests.reliability.results.record`.
 """

@@ -1,7 +1,7 @@
 """Each scenario's figure, one JSON line per scenario, for docs/reliability.md.
 
 ``record("S3 outage", result="...", figure="...", **numbers)`` appends to the results file
-(``S3W_RELIABILITY_RESULTS``, else ``build/reliability/results-<size>.jsonl``) and prints the
+(``S3W_TEST_RELIABILITY_RESULTS``, else ``build/reliability/results-<size>.jsonl``) and prints the
 line, so a plain ``pytest -s`` shows it too. ``report.py`` turns the file into the table.
 """
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def full_size() -> bool:
     """True for the full-size run (``nox -s reliability -- --full``)."""
-    return os.environ.get("S3W_RELIABILITY_FULL", "") == "1"
+    return os.environ.get("S3W_TEST_RELIABILITY_FULL", "") == "1"
 
 
 def size(ci: int, full: int) -> int:
@@ -27,7 +27,7 @@ def size(ci: int, full: int) -> int:
 
 
 def results_path() -> Path:
-    given = os.environ.get("S3W_RELIABILITY_RESULTS")
+    given = os.environ.get("S3W_TEST_RELIABILITY_RESULTS")
     if given:
         return Path(given)
     return ROOT / "build" / "reliability" / f"results-{'full' if full_size() else 'ci'}.jsonl"
