@@ -88,7 +88,9 @@ def test_sync_survives_a_worker_killed_halfway(cluster: Cluster, s3: Any) -> Non
     shard_folders = {k.rsplit("/", 3)[0] + "/" for k in local_digests(cluster.media_root)}
     assert result.folders == len(shard_folders)
     assert 3 < result.shards < result.folders
-    assert result.shards_retried >= 1, "the killed worker's shard did not run again"
+    # Whether the victim held a shard at the moment of the kill depends on timing (it may have
+    # just finished one), so shards_retried is not asserted; when it did, the counts above and
+    # the bucket below can only be whole because that shard was delivered again.
     assert seen[-1].shards_done == result.shards
     assert bucket_digests(s3, cluster.bucket) == local_digests(cluster.media_root)
 
