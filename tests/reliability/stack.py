@@ -36,6 +36,7 @@ QUEUES = {
 }
 
 _OUTCOME = re.compile(r"task=(\S+) id=(\S+) .*?outcome=(ok|failed|retry)\b(.*)")
+_RECEIVED = re.compile(r"Task \S+\[([0-9a-f-]+)\] received")
 
 
 # ---------------------------------------------------------------------------- database
@@ -298,6 +299,53 @@ class Stack:
             ) from None
         outcomes = self.outcomes()
         return {t: outcomes[t] for t in task_ids}
+
+    def received(self) -> set[str]:
+        """Task ids some worker logged as received (the broker had handed them over)."""
+        found: set[str] = set()
+        for worker in self.workers:
+            found.update(_RECEIVED.findall(worker.log()))
+        return found
+
+    def broker_idle(self) -> bool:
+        """Nothing queued for this stack and nothing delivered-but-unacknowledged."""
+        import redis
+
+        client = redis.Redis.from_url(self.broker_url)
+        try:
+            queued = sum(client.llen(q) for q in self.queues.values())
+            return queued == 0 and client.hlen("unacked") == 0
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def wait_settled(
+        self, task_ids: list[str], *, timeout: float, supervise: bool = False
+    ) -> tuple[dict[str, str], int]:
+        """Wait until every task has an outcome or nothing more can come (the broker idle on
+        two checks in a row). With ``supervise`` a worker that exited is replaced, as a
+        container's restart policy would. Returns (outcomes so far, workers restarted)."""
+        wanted = set(task_ids)
+        restarts = 0
+        idle_checks = 0
+
+        def settled() -> bool:
+            nonlocal restarts, idle_checks
+            if wanted <= set(self.outcomes()):
+                return True
+            if not any(w.alive() for w in self.workers):
+                if not supervise:
+                    raise RuntimeError("no worker is running:\n" + self.workers[-1].tail())
+                self.start_worker()
+                restarts += 1
+                return False
+            idle_checks = idle_checks + 1 if self.broker_idle() else 0
+            return idle_checks >= 2
+
+        wait_until(settled, timeout=timeout, what="tasks settled", interval=1.0)
+        outcomes = self.outcomes()
+        return {t: outcomes[t] for t in task_ids if t in outcomes}, restarts
 
     def wait_for_count(self, count: int, *, timeout: float) -> None:
         """Wait until at least ``count`` final outcomes are logged in all."""
