@@ -366,11 +366,24 @@ class Storage:
         *,
         jobs: int | None = None,
     ) -> list[tuple[str, StorageError | None]]:
-        """Upload (path, key) pairs concurrently; returns (key, error or None) for each."""
+        """Upload (path, key) pairs concurrently; returns (key, error or None) for each.
+
+        Regular files below the multipart threshold go as the sync engine's lean signed PUTs
+        (about a third of botocore's CPU per request); the rest through :meth:`upload_file`.
+        """
+        from s3w_storage.sync.lean import LeanS3  # the sync package imports this module
+
+        workers = jobs or self.settings.max_concurrency
+        lean = LeanS3(self.client, self.settings, pool_size=workers + 2)
 
         def one(item: tuple[str | os.PathLike[str], str]) -> tuple[str, StorageError | None]:
             path, key = item
             try:
+                self.full_key(key)
+                info = os.stat(path)
+                if stat.S_ISREG(info.st_mode) and info.st_size < self.settings.multipart_threshold:
+                    _size, problem = lean.put(key, os.fspath(path))
+                    return key, None if problem is None else StorageError(problem)
                 self.upload_file(path, key)
             except StorageError as exc:
                 return key, exc
@@ -378,7 +391,7 @@ class Storage:
                 return key, StorageError(f"cannot read {os.fspath(path)}: {exc.strerror}")
             return key, None
 
-        with ThreadPoolExecutor(max_workers=jobs or self.settings.max_concurrency) as pool:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(one, items))
 
 
