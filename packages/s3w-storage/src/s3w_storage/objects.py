@@ -105,17 +105,21 @@ class Storage:
             raise InvalidKey(f"{full_key!r} is outside the prefix {self.prefix!r}")
         return full_key[len(head) :]
 
+    def _translate(self, exc: BaseException, key: str | None) -> StorageError:
+        """The storage error for a botocore/boto3 exception on ``key`` in this bucket."""
+        return translate(
+            exc,
+            bucket=self.bucket,
+            key=key,
+            endpoint=self.settings.effective_endpoint,
+            credentials_hint=self.settings.credentials_hint,
+        )
+
     def _call(self, func: Callable[[], T], key: str | None = None) -> T:
         try:
             return func()
         except (ClientError, BotoCoreError, Boto3Error) as exc:
-            raise translate(
-                exc,
-                bucket=self.bucket,
-                key=key,
-                endpoint=self.settings.effective_endpoint,
-                credentials_hint=self.settings.credentials_hint,
-            ) from exc
+            raise self._translate(exc, key) from exc
 
     # ------------------------------------------------------------------ writes
 
@@ -221,21 +225,9 @@ class Storage:
             code = exc.response.get("Error", {}).get("Code")
             if status == 404 and code != "NoSuchBucket":
                 return None
-            raise translate(
-                exc,
-                bucket=self.bucket,
-                key=key,
-                endpoint=self.settings.effective_endpoint,
-                credentials_hint=self.settings.credentials_hint,
-            ) from exc
+            raise self._translate(exc, key) from exc
         except BotoCoreError as exc:
-            raise translate(
-                exc,
-                bucket=self.bucket,
-                key=key,
-                endpoint=self.settings.effective_endpoint,
-                credentials_hint=self.settings.credentials_hint,
-            ) from exc
+            raise self._translate(exc, key) from exc
         return ObjectInfo(
             key=key,
             size=int(response["ContentLength"]),
