@@ -30,6 +30,7 @@ def progress_line(p: RunProgress) -> str:
         f"{p.phase}: {p.shards_done}/{p.shards} shards, {p.files:,} files, "
         f"{_human(p.bytes)}, {p.files_per_second:,.0f} files/s "
         f"({_human(p.bytes_per_second)}/s), {p.failures} failures"
+        + (f", {p.resent} sent again" if p.resent else "")
         + ("" if p.shards_done or p.files else f" (waiting for workers on {p.queue!r})")
     )
 
@@ -58,7 +59,12 @@ def print_spread(result: Any) -> None:
     """One line under the summary table: how the run was spread over the workers."""
     typer.echo(
         f"shards: {result.shards} ({result.folders} folders), "
-        f"{result.shards_retried} run more than once",
+        f"{result.shards_retried} run more than once"
+        + (
+            f", {result.shards_resent} sent again (lost or held by a dead worker)"
+            if result.shards_resent
+            else ""
+        ),
         err=True,
     )
 

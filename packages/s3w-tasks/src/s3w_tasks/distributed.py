@@ -54,6 +54,10 @@ MAX_DEPTH = 4
 #: counted with one ``scandir`` each) reach this many: a folder of a large archive is a task
 #: of its own, while a small tree is not cut into hundreds of tasks of five files.
 GROUP_ENTRIES = 128
+#: Seconds of quiet (queue empty, no shard running, uploading or finishing) after which the
+#: unfinished shards are sent again; and how many times one shard is sent again at most.
+RESEND_AFTER = 60.0
+MAX_RESENDS = 3
 
 
 @dataclass
@@ -69,6 +73,8 @@ class RunProgress:
     bytes: int = 0
     failures: int = 0
     retried: int = 0
+    #: Shards sent again because their message was lost or held by a dead worker.
+    resent: int = 0
     seconds: float = 0.0
 
     @property
@@ -91,6 +97,8 @@ class DistributedSyncResult(SyncResult):
     #: Shards started more than once (a worker died under them, or their files failed and
     #: they ran again).
     shards_retried: int = 0
+    #: Shard tasks the coordinator sent again (see ``resend_after``).
+    shards_resent: int = 0
 
 
 @dataclass
@@ -315,6 +323,7 @@ def distributed_sync(
     on_layout: Callable[[Layout], None] | None = None,
     poll: float = 0.5,
     stall_timeout: float | None = None,
+    resend_after: float | None = RESEND_AFTER,
     redis_client: Any = None,
 ) -> DistributedSyncResult:
     """Sync the media root to the bucket through the Celery workers; see the module doc.
@@ -323,6 +332,11 @@ def distributed_sync(
     files and name the same bucket and prefix; a worker that does not refuses the shard).
     ``stall_timeout``: give up when no shard finished and no file was uploaded for that
     many seconds (None: wait for the workers however long it takes).
+    ``resend_after``: when shards are unfinished while the broker's queue is empty and no
+    shard has run, uploaded or finished for that many seconds, send those shards again, at
+    most :data:`MAX_RESENDS` times each (None: never). A Redis broker loses a message whose
+    worker is killed while fetching it, and gives a killed worker's message back only after
+    the visibility timeout; a shard that runs twice finds its files unchanged.
     """
     from s3w_storage.objects import get_storage
     from s3w_tasks import contract
@@ -350,6 +364,9 @@ def distributed_sync(
     sent_options = options_to_kwargs(options)
 
     sender = sender_app()
+    queued = queue_length(queue)
+    sent: dict[tuple[str, str], dict[str, Any]] = {}
+    resends: dict[tuple[str, str], int] = {}
 
     def send(shard: str, phase: str, shard_options: dict[str, Any]) -> None:
         kwargs = {
@@ -359,7 +376,23 @@ def distributed_sync(
             "options": shard_options,
             "phase": phase,
         }
+        sent[phase, shard] = shard_options
         sender.send_task(SYNC_SHARD, kwargs=kwargs, queue=queue)
+
+    def resend(shards: list[str]) -> int:
+        """Send the unfinished ``shards`` again if nothing is left in the queue."""
+        if resend_after is None or queued() != 0:
+            return 0  # still queued (or unknown: a non-Redis broker loses no message)
+        count = 0
+        for shard in shards:
+            key = (progress.phase, shard)
+            if resends.get(key, 0) < MAX_RESENDS:
+                resends[key] = resends.get(key, 0) + 1
+                send(shard, progress.phase, sent[key])
+                count += 1
+        return count
+
+    rules = Waiting(poll, stall_timeout, resend_after, resend)
 
     try:
         for shard in groups:
@@ -367,7 +400,7 @@ def distributed_sync(
         loose = _sync_loose(storage, layout, root, options, phase="sync")
         if loose is not None:
             sums.add_local(loose, phase="sync")
-        _collect(client, run_id, list(groups), sums, progress, on_progress, poll, stall_timeout)
+        _collect(client, run_id, list(groups), sums, progress, on_progress, rules)
         t = sums.total
         if options.delete and not options.dry_run and t.planned_deletes:
             if t.failures:
@@ -391,7 +424,7 @@ def distributed_sync(
                     again = _sync_loose(storage, layout, root, bounded, phase="delete")
                     if again is not None:
                         sums.add_local(again, phase="delete")
-                _collect(client, run_id, targets, sums, progress, on_progress, poll, stall_timeout)
+                _collect(client, run_id, targets, sums, progress, on_progress, rules)
     except KeyboardInterrupt:
         runs.cancel(client, run_id)  # shards not yet started return at once
         raise
@@ -401,7 +434,44 @@ def distributed_sync(
     runs.forget(client, run_id)
     result = _finish(sums, run_id, started)
     result.shards, result.folders, result.shards_retried = len(groups), len(layout.shards), retried
+    result.shards_resent = sum(resends.values())
     return result
+
+
+@dataclass
+class Waiting:
+    """How the coordinator waits for shards: poll interval, stall and resend rules."""
+
+    poll: float
+    stall_timeout: float | None
+    resend_after: float | None
+    resend: Callable[[list[str]], int]
+
+
+def queue_length(queue: str) -> Callable[[], int | None]:
+    """A function returning the messages waiting in ``queue`` (all of kombu's priority
+    lists), or None when the broker is not Redis or cannot be asked."""
+    from s3w_tasks.settings import get_settings
+
+    settings = get_settings()
+    if not settings.is_redis_broker:
+        return lambda: None
+    import redis
+
+    client = redis.Redis.from_url(settings.broker_url, socket_timeout=30, socket_connect_timeout=10)
+    # kombu's Redis transport keeps priority p > 0 in "<queue>\x06\x16<p>" (steps 0/3/6/9).
+    lists = [queue, *(f"{queue}\x06\x16{p}" for p in (3, 6, 9))]
+
+    def length() -> int | None:
+        try:
+            pipe = client.pipeline()
+            for name in lists:
+                pipe.llen(name)
+            return sum(int(n) for n in pipe.execute())
+        except redis.RedisError:
+            return None
+
+    return length
 
 
 def _server_time(storage: Storage) -> float:
@@ -478,16 +548,15 @@ def _collect(
     sums: _Sums,
     progress: RunProgress,
     on_progress: Callable[[RunProgress], None] | None,
-    poll: float,
-    stall_timeout: float | None,
+    rules: Waiting,
 ) -> None:
     """Wait until every shard of this phase has reported; sum as results arrive."""
     waiting = set(shards)
     started = time.monotonic() - progress.seconds
-    last_change = time.monotonic()
-    seen_files = -1
+    last_change = last_resend = time.monotonic()
+    seen_files = seen_beats = -1
     while True:
-        for record in _results(client, run_id, poll if waiting else 0):
+        for record in _results(client, run_id, rules.poll if waiting else 0):
             shard, phase = record.get("shard"), record.get("phase")
             if shard not in waiting or phase != progress.phase:
                 continue  # a duplicate delivery's second report, or another phase's
@@ -502,17 +571,25 @@ def _collect(
                 sums.earlier_uploads += int(record.get("earlier_uploads") or 0)
                 sums.earlier_bytes += int(record.get("earlier_bytes") or 0)
         files, size = _live(client, run_id)
-        if files != seen_files:
-            seen_files, last_change = files, time.monotonic()
+        beats = runs.beats(client, run_id)
+        if (files, beats) != (seen_files, seen_beats):
+            seen_files, seen_beats, last_change = files, beats, time.monotonic()
         progress.files, progress.bytes = files, size
         progress.seconds = time.monotonic() - started
         if on_progress is not None:
             on_progress(progress)
         if not waiting:
             return
-        if stall_timeout is not None and time.monotonic() - last_change > stall_timeout:
+        now = time.monotonic()
+        if (
+            rules.resend_after is not None
+            and now - max(last_change, last_resend) > rules.resend_after
+        ):
+            last_resend = now
+            progress.resent += rules.resend(sorted(waiting))
+        if rules.stall_timeout is not None and now - last_change > rules.stall_timeout:
             raise DistributedSyncError(
                 f"{len(waiting)} of {len(shards)} shard(s) unfinished and nothing moved for "
-                f"{stall_timeout:.0f} s: is a worker consuming queue {progress.queue!r} "
+                f"{rules.stall_timeout:.0f} s: is a worker consuming queue {progress.queue!r} "
                 "with the same PM_MEDIA_ROOT and bucket?"
             )

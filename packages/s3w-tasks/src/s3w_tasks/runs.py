@@ -9,7 +9,10 @@ A run id names three keys (all expire after :data:`RUN_TTL`):
 * ``s3w:run:<id>:starts`` hash shard -> how many times it was started (a redelivery after a
   worker died counts too);
 * ``s3w:run:<id>:cancel`` set when the coordinator is interrupted: shards not yet started
-  return at once.
+  return at once;
+* ``s3w:run:<id>:beat``  a counter every running shard attempt increments every
+  :data:`BEAT_EVERY` s, so the coordinator can tell "a worker is busy with a long file" from
+  "nothing is running" (see ``distributed_sync``'s ``resend_after``).
 
 Celery's own result backend is not used: the Papermerge tasks keep no results, and this way a
 worker needs no extra configuration beyond the Redis it already talks to
@@ -27,12 +30,18 @@ from typing import Any
 RUN_TTL = 7 * 24 * 3600
 #: Seconds between a shard's live-counter writes.
 FLUSH_EVERY = 0.25
+#: Seconds between a running shard's heartbeats.
+BEAT_EVERY = 5.0
 
 
 def keys(run_id: str) -> tuple[str, str, str, str]:
     """(live, done, cancel, starts) key names of a run."""
     base = f"s3w:run:{run_id}"
     return f"{base}:live", f"{base}:done", f"{base}:cancel", f"{base}:starts"
+
+
+def beat_key(run_id: str) -> str:
+    return f"s3w:run:{run_id}:beat"
 
 
 def connect(url: str | None = None) -> Any:
@@ -117,5 +126,54 @@ def cancel(client: Any, run_id: str) -> None:
     client.set(keys(run_id)[2], b"1", ex=RUN_TTL)
 
 
+def beats(client: Any, run_id: str) -> int:
+    """Heartbeats of the run's shards so far (it grows while any shard runs)."""
+    return int(client.get(beat_key(run_id)) or 0)
+
+
+class Heartbeat:
+    """Increments the run's beat counter now and every :data:`BEAT_EVERY` s until the
+    ``with`` block ends (a daemon thread: a killed worker simply stops beating)."""
+
+    def __init__(self, client: Any, run_id: str, every: float = BEAT_EVERY) -> None:
+        self.client = client
+        self.key = beat_key(run_id)
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="s3w-shard-beat", daemon=True)
+
+    def _beat(self) -> None:
+        import redis
+
+        try:
+            pipe = self.client.pipeline()
+            pipe.incr(self.key)
+            pipe.expire(self.key, RUN_TTL)
+            pipe.execute()
+        except (
+            redis.RedisError
+        ):  # the shard itself reports Redis trouble; a missed beat is harmless
+            pass
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._beat()
+
+    def __enter__(self) -> Heartbeat:
+        self._beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def forget(client: Any, run_id: str) -> None:
-    client.delete(*keys(run_id))
+    """Drop the run's record, keeping only the cancel flag: a delivery of one of its shards
+    that turns up later (a dead worker's message restored after the visibility timeout)
+    returns at once instead of syncing its folders again."""
+    pipe = client.pipeline()
+    pipe.delete(*keys(run_id)[:2], keys(run_id)[3], beat_key(run_id))
+    pipe.set(keys(run_id)[2], b"1", ex=RUN_TTL)
+    pipe.execute()

@@ -193,11 +193,13 @@ def sync_shard_task(
         client: Any = None
         try:
             client = runs.connect()
-            attempt = runs.start(client, run_id, f"{phase}:{within}")
             if runs.cancelled(client, run_id):
-                runs.report(client, run_id, error_record(within, phase, attempt, "cancelled"))
+                # The coordinator was interrupted, or the run ended before this (late) delivery.
+                log.info("shard %s of run %s: the run is over, nothing to do", within, run_id)
                 return {"shard": within, "cancelled": True}
-            result, record = _sync(client, last)
+            attempt = runs.start(client, run_id, f"{phase}:{within}")
+            with runs.Heartbeat(client, run_id):
+                result, record = _sync(client, last)
             runs.report(client, run_id, record)
         except redis.RedisError as exc:
             raise ShardIncomplete(f"cannot reach the progress Redis: {exc}") from None
