@@ -390,7 +390,7 @@ def test_copy_requests_are_signed_and_the_signature_is_checked(source: Side) -> 
     import urllib3
     from botocore.credentials import Credentials
 
-    from s3w_storage.migrate.sign import Signer
+    from s3w_storage.sigv4 import Signer
 
     key = source.key("imports/a+b=c&d~e (1).txt")
     source.s3.put_object(Bucket=source.bucket, Key=key, Body=b"signed")

@@ -360,10 +360,11 @@ class Storage:
     ) -> list[tuple[str, StorageError | None]]:
         """Upload (path, key) pairs concurrently; returns (key, error or None) for each.
 
-        Regular files below the multipart threshold go as the sync engine's lean signed PUTs
-        (about a third of botocore's CPU per request); the rest through :meth:`upload_file`.
+        Regular files below the multipart threshold go as lean signed PUTs
+        (:mod:`s3w_storage.lean`, a fraction of botocore's CPU per request); the rest through
+        :meth:`upload_file`.
         """
-        from s3w_storage.sync.lean import LeanS3  # the sync package imports this module
+        from s3w_storage.lean import LeanS3
 
         workers = jobs or self.settings.max_concurrency
         lean = LeanS3(self.client, self.settings, pool_size=workers + 2)

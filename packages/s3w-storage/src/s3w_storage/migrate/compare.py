@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3w_storage.errors import StorageError, translate
-from s3w_storage.sync.lean import LeanS3
+from s3w_storage.lean import LeanS3
 from s3w_storage.sync.listing import MAX_SHARDS, RemoteObject
 from s3w_storage.sync.plan import MD5_METADATA
 

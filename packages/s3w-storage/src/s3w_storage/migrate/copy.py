@@ -16,14 +16,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import urllib3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3w_storage.errors import StorageError
+from s3w_storage.lean import LeanS3
 from s3w_storage.migrate.compare import Difference, stream_md5, translate_for
 from s3w_storage.migrate.plan import Copy, MigrateOptions, MigratePlan, build_plan
-from s3w_storage.migrate.sign import Signer
-from s3w_storage.sync.lean import LeanS3
 from s3w_storage.sync.plan import MD5_METADATA
 
 if TYPE_CHECKING:
@@ -42,7 +40,6 @@ KEPT_HEADERS = (
     "Content-Encoding",
     "Content-Language",
 )
-_RETRY_STATUS = {429, 500, 502, 503, 504}
 
 #: (key, bytes copied, how: 'server' | 'stream' | 'multipart').
 Copied = tuple[str, int, str]
@@ -88,44 +85,6 @@ class MigrateResult:
         return data
 
 
-class _Lean(LeanS3):
-    """LeanS3 with the requests a copy needs: GET with its headers, PUT with headers,
-    signed by the cheaper :class:`~s3w_storage.migrate.sign.Signer`."""
-
-    def __init__(self, client: Any, settings: Any, *, pool_size: int) -> None:
-        super().__init__(client, settings, pool_size=pool_size)
-        self.signer = Signer(self._credentials, self.region)
-
-    def request(
-        self, method: str, key: str, body: bytes | None, headers: Mapping[str, str]
-    ) -> tuple[int, Mapping[str, str], bytes]:
-        """(status, response headers, body); retries connection errors, 5xx and 429 with
-        backoff. Raises StorageUnavailable when the endpoint cannot be reached."""
-        from s3w_storage.errors import StorageUnavailable
-        from s3w_storage.sync.lean import _backoff
-
-        url = self.base + quote(self.head + key, safe="/~")
-        for attempt in range(1, self.max_attempts + 1):
-            signed = self.signer.headers(method, url, headers, has_body=bool(body))
-            try:
-                response = self.pool.urlopen(method, url, body=body, headers=signed)
-            except urllib3.exceptions.HTTPError as exc:
-                if attempt == self.max_attempts:
-                    raise StorageUnavailable(
-                        f"cannot reach {self.endpoint} for {key}: {type(exc).__name__}"
-                    ) from None
-                _backoff(attempt)
-                continue
-            if response.status in _RETRY_STATUS and attempt < self.max_attempts:
-                _backoff(attempt)
-                continue
-            return response.status, response.headers, response.data
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def error(self, status: int, body: bytes, operation: str, key: str) -> str:
-        return self._error(status, body, operation, key)
-
-
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     kept = {name: headers[name] for name in KEPT_HEADERS if headers.get(name)}
     for name, value in headers.items():
@@ -142,12 +101,12 @@ class _Copier:
     target: Storage
     server_side: bool
     jobs: int
-    src_lean: _Lean = field(init=False)
-    dst_lean: _Lean = field(init=False)
+    src_lean: LeanS3 = field(init=False)
+    dst_lean: LeanS3 = field(init=False)
 
     def __post_init__(self) -> None:
-        self.src_lean = _Lean(self.source.client, self.source.settings, pool_size=self.jobs + 2)
-        self.dst_lean = _Lean(self.target.client, self.target.settings, pool_size=self.jobs + 2)
+        self.src_lean = LeanS3(self.source.client, self.source.settings, pool_size=self.jobs + 2)
+        self.dst_lean = LeanS3(self.target.client, self.target.settings, pool_size=self.jobs + 2)
 
     def copy(self, item: Copy, on_bytes: Callable[[int], None] | None = None) -> Copied:
         """(key, bytes copied, how: 'server' | 'stream' | 'multipart'). Raises StorageError."""

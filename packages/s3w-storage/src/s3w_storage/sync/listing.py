@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from s3w_storage.sync.lean import LeanS3
+from s3w_storage.lean import LeanS3
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from s3w_storage.errors import StorageError
-from s3w_storage.sync.lean import LeanS3
+from s3w_storage.lean import LeanS3
 from s3w_storage.sync.plan import SyncOptions, SyncPlan, Upload, build_plan
 from s3w_storage.sync.transfer import (
     Item,

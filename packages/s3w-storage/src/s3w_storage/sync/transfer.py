@@ -22,7 +22,7 @@ from s3transfer.utils import ReadFileChunk
 
 from s3w_storage.errors import translate
 from s3w_storage.keys import content_type_for
-from s3w_storage.sync.lean import LeanS3
+from s3w_storage.lean import LeanS3
 from s3w_storage.sync.plan import MD5_METADATA, file_md5
 
 if TYPE_CHECKING:

@@ -1,12 +1,13 @@
-"""AWS Signature Version 4 for the copy requests, computed directly.
+"""AWS Signature Version 4 for the lean requests (:mod:`s3w_storage.lean`), computed directly.
 
 botocore's ``S3SigV4Auth`` costs about half a millisecond of CPU per request (an
-``AWSRequest``, header parsing through the email package, URL re-splitting); a copy signs a
-GET and a PUT per object, so on small objects the signing, not the transfer, took most of
-the client's CPU. This builds the same canonical request for one path-style or
-virtual-hosted object URL without a query string, and caches the day's signing key. The
-payload is ``UNSIGNED-PAYLOAD`` (TLS, or the Content-MD5 the copy sends, protects the body)
-or, for requests without a body, the hash of the empty string.
+``AWSRequest``, header parsing through the email package, URL re-splitting); on small
+objects that signing, not the transfer, took most of the client's CPU. This builds the same
+canonical request for a path-style or virtual-hosted URL whose path is already
+percent-encoded and whose query string, if any, is already canonical (parameters sorted,
+names and values encoded), and caches the day's signing key. The payload is
+``UNSIGNED-PAYLOAD`` (TLS, or a Content-MD5 header, protects the body) or, for requests
+without a body, the hash of the empty string.
 """
 
 from __future__ import annotations
