@@ -402,10 +402,11 @@ every changed object's MD5, so a tool that missed a change fails the run.
 - **Walk and list at once.** The local walk (`os.scandir`, no symlinks followed) runs while
   the bucket is listed in parallel key-range shards split at the media root's fan-out folders
   (`docvers/ab/`, `ocr/pages/ab/`, …), so a no-op re-sync costs about one listing.
-- **Lean requests.** Listing and small-file PUTs are SigV4-signed with botocore's own signer
-  and sent over a urllib3 pool: botocore's `put_object` spends ~1.5 ms of CPU per request here
-  (event hooks, validation, response parsing; `ListObjectsV2` parses every timestamp with
-  dateutil), the lean path ~0.6 ms. Large files still use botocore multipart.
+- **Lean requests.** Listing and small-file PUTs are SigV4-signed by `s3w_storage.sigv4`
+  (the day's signing key cached) and sent over kept-alive `http.client` connections:
+  botocore's `put_object` spends ~1.5 ms of CPU per request here (event hooks, validation,
+  response parsing; `ListObjectsV2` parses every timestamp with dateutil), the lean path
+  ~0.25 ms. Large files still use botocore multipart.
 - **Processes x threads.** Small files go to worker processes (one per core, up to 4), each
   with its own connection pool and 16 threads, because one Python process is CPU-bound long
   before the network is.

@@ -1,10 +1,12 @@
 """Lean S3 requests for bulk work: PutObject, ListObjectsV2 and plain object requests,
-signed by :class:`~s3w_storage.sigv4.Signer` and sent over a urllib3 pool.
+signed by :class:`~s3w_storage.sigv4.Signer` and sent over kept-alive ``http.client``
+connections.
 
 A ``put_object`` call through a botocore client costs about 1.5 ms of CPU here (event hooks,
 parameter validation, serialisation, response parsing) before the server does anything; with
 thousands of small files that CPU, not the network, bounds ``Storage.upload_many``, a sync
-and a migrate. This sends the same SigV4-signed request for a fraction of that. Listing
+and a migrate. This sends the same SigV4-signed request for about 0.25 ms (urllib3 on top of ``http.client`` alone
+took 0.44 ms). Listing
 likewise skips botocore's response parser, whose per-object timestamp parsing costs more
 than the request itself. The bucket URL (endpoint, addressing style, region) is taken once
 from a real client, so it is exactly what botocore would use. Retries follow the client's
@@ -14,17 +16,21 @@ exponential backoff and jitter, up to ``max_attempts``.
 
 from __future__ import annotations
 
+import http.client
 import os
 import random
 import re
+import socket
+import ssl
+import threading
 import time
+import weakref
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import quote, unquote_plus, urlsplit
 from xml.etree import ElementTree
 
-import urllib3
 from botocore.exceptions import ClientError
 from botocore.httpsession import get_cert_path
 
@@ -65,9 +71,14 @@ class LeanS3:
         self.hint = settings.credentials_hint
         self._credentials = _credentials(settings)
         self.signer = self._new_signer()
+        self._origin = len(f"{parts.scheme}://{parts.netloc}")
         self._pool_args: dict[str, Any] = {
-            "maxsize": pool_size,
-            "timeout": (settings.connect_timeout, settings.read_timeout),
+            "scheme": parts.scheme,
+            "host": parts.hostname or "",
+            "port": parts.port,
+            "size": pool_size,
+            "connect_timeout": settings.connect_timeout,
+            "read_timeout": settings.read_timeout,
             "ca_certs": os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True),
         }
         self.pool = self._new_pool()
@@ -75,17 +86,8 @@ class LeanS3:
     def _new_signer(self) -> Signer | None:
         return None if self._credentials is None else Signer(self._credentials, self.region)
 
-    def _new_pool(self) -> urllib3.PoolManager:
-        connect: float
-        read: float
-        connect, read = self._pool_args["timeout"]
-        return urllib3.PoolManager(
-            maxsize=self._pool_args["maxsize"],
-            block=False,
-            timeout=urllib3.Timeout(connect=connect, read=read),
-            retries=False,
-            ca_certs=self._pool_args["ca_certs"],
-        )
+    def _new_pool(self) -> Connections:
+        return Connections(**self._pool_args)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled for upload worker processes, which then need no botocore client (no
@@ -167,18 +169,18 @@ class LeanS3:
         for attempt in range(1, self.max_attempts + 1):
             signed = self._sign(method, url, headers, has_body=bool(body))
             try:
-                response = self.pool.urlopen(method, url, body=body, headers=signed)
-            except urllib3.exceptions.HTTPError as exc:
+                status, found, data = self.pool.send(method, url[self._origin :], body, signed)
+            except (OSError, http.client.HTTPException) as exc:
                 if attempt == self.max_attempts:
                     raise StorageUnavailable(
-                        f"cannot reach {self.endpoint} for {key}: {type(exc).__name__}"
+                        f"cannot reach {self.endpoint} for {key}: {_why(exc)}"
                     ) from None
                 _backoff(attempt)
                 continue
-            if response.status in _RETRY_STATUS and attempt < self.max_attempts:
+            if status in _RETRY_STATUS and attempt < self.max_attempts:
                 _backoff(attempt)
                 continue
-            return response.status, response.headers, response.data
+            return status, found, data
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(
@@ -191,13 +193,12 @@ class LeanS3:
                 data.seek(0)
             signed = self._sign(method, url, headers, has_body=bool(data))
             try:
-                response = self.pool.urlopen(method, url, body=data, headers=signed)
-            except urllib3.exceptions.HTTPError as exc:
+                status, _found, body = self.pool.send(method, url[self._origin :], data, signed)
+            except (OSError, http.client.HTTPException) as exc:
                 if attempt == self.max_attempts:
-                    return 0, b"", type(exc).__name__
+                    return 0, b"", _why(exc)
                 _backoff(attempt)
                 continue
-            status, body = response.status, response.data
             if status < 300:
                 return status, body, None
             code = _match(_CODE, body)
@@ -233,6 +234,111 @@ class LeanS3:
 
             raise NoCredentialsError()
         return self.signer.headers(method, url, headers, has_body=has_body)
+
+
+class Connections:
+    """Kept-alive ``http.client`` connections to one endpoint; thread-safe.
+
+    A thread takes an idle connection or opens one, sends one request, reads the whole
+    answer and gives the connection back (at most ``size`` are kept idle). Connect and read
+    timeouts are separate, as the client's settings say. A kept connection the server
+    closed meanwhile fails on its next request: that request is sent once more at once on a
+    new connection (it never reached the server), outside the caller's retry budget.
+    """
+
+    def __init__(
+        self,
+        *,
+        scheme: str,
+        host: str,
+        port: int | None,
+        size: int,
+        connect_timeout: float,
+        read_timeout: float,
+        ca_certs: str | None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.size = size
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.context = ssl.create_default_context(cafile=ca_certs) if scheme == "https" else None
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        # Idle connections are closed when the pool is dropped (or at exit), not left to GC.
+        self.close = weakref.finalize(self, _close_all, self._idle)
+
+    def send(
+        self, method: str, target: str, body: bytes | BinaryIO | None, headers: Mapping[str, str]
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """(status, headers, body) of one request; raises OSError or HTTPException."""
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is not None:
+            try:
+                return self._exchange(conn, method, target, body, headers)
+            except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine):
+                if body is not None and not isinstance(body, bytes):
+                    body.seek(0)
+        return self._exchange(self._open(), method, target, body, headers)
+
+    def _open(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection
+        if self.context is not None:
+            conn = http.client.HTTPSConnection(
+                self.host, self.port, timeout=self.connect_timeout, context=self.context
+            )
+        else:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout)
+        conn.connect()
+        if conn.sock is not None:
+            conn.sock.settimeout(self.read_timeout)
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def _exchange(
+        self,
+        conn: http.client.HTTPConnection,
+        method: str,
+        target: str,
+        body: bytes | BinaryIO | None,
+        headers: Mapping[str, str],
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        try:
+            conn.request(method, target, body=body, headers=dict(headers))
+            response = conn.getresponse()
+            data = response.read()
+        except BaseException:
+            conn.close()
+            raise
+        if response.will_close:
+            conn.close()
+        else:
+            with self._lock:
+                keep = len(self._idle) < self.size
+                if keep:
+                    self._idle.append(conn)
+            if not keep:
+                conn.close()
+        return response.status, cast("Mapping[str, str]", response.headers), data
+
+
+def _close_all(connections: list[http.client.HTTPConnection]) -> None:
+    while connections:
+        connections.pop().close()
+
+
+def _why(exc: BaseException) -> str:
+    """A few words on why a request got no answer."""
+    if isinstance(exc, TimeoutError):
+        return "no answer within the timeouts (PM_S3_CONNECT_TIMEOUT, PM_S3_READ_TIMEOUT)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "the host name does not resolve"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed ({exc.reason or exc})"
+    return type(exc).__name__
 
 
 def _credentials(settings: StorageSettings) -> Any:
