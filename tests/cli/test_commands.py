@@ -157,7 +157,7 @@ def test_sync_command_json_table_dry_run_and_delete(
     assert "would upload" in plan
     assert keys(s3, bucket) == {"docvers/old/gone.pdf"}
 
-    first = json.loads(s3w("sync", "--json").stdout)
+    first = json.loads(s3w("sync", "--json", "--progress").stdout)  # the bar on stderr
     assert (first["uploaded"], first["ok"], first["deleted"]) == (12, True, 0)
     assert keys(s3, bucket) == set(files) | {"docvers/old/gone.pdf"}
 

@@ -106,7 +106,7 @@ def test_migrate_verify_and_the_switch(
     bucket: str,
 ) -> None:
     objects = fill_archive(s3, bucket, SOURCE_PREFIX)
-    result = run("--to-env", str(target_env), "--verify")
+    result = run("--to-env", str(target_env), "--verify", "--progress")
     output = result.output + result.stderr
     assert result.exit_code == 0, output
     (copied,) = [line for line in result.stdout.splitlines() if " copied " in line]

@@ -166,45 +166,19 @@ def _with_progress(
     on_plan: Callable[[MigratePlan], None],
 ) -> MigrateResult:
     """The migration with a progress bar on stderr: objects copied, bytes, rate, time left."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
+    from s3w_cli.output import TransferBar
     from s3w_storage.migrate import migrate as run_migrate
 
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[objects]} objects"),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task("listing", total=None, objects="0/?")
-    counts = {"done": 0, "total": 0}
+    bar = TransferBar("objects", "listing")
 
     def planned(plan: MigratePlan) -> None:
-        counts["total"] = (
-            len(plan.copies) if options.limit is None else min(options.limit, len(plan.copies))
-        )
-        bar.update(task, description="copying", total=plan.copy_bytes or None)
-        bar.update(task, objects=f"0/{counts['total']}")
+        limit = options.limit
+        count = len(plan.copies) if limit is None else min(limit, len(plan.copies))
+        bar.plan(count, plan.copy_bytes, phase="copying")
         on_plan(plan)
 
-    def advanced(objects: int, size: int) -> None:
-        counts["done"] += objects
-        bar.update(task, advance=size, objects=f"{counts['done']}/{counts['total']}")
-
     with bar:
-        return run_migrate(source, target, options, progress=advanced, on_plan=planned)
+        return run_migrate(source, target, options, progress=bar.advance, on_plan=planned)
 
 
 def _expected_keys() -> ExpectedKeys:

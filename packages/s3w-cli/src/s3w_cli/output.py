@@ -93,3 +93,59 @@ def mask_url(url: str | None) -> str | None:
 
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+class TransferBar:
+    """A transient progress bar on stderr for a transfer: phase, items done of planned,
+    bytes, rate and time left (``s3w sync``, ``s3w migrate``).
+
+        bar = TransferBar("files", "scanning")
+        with bar:
+            run(progress=bar.advance, on_plan=lambda p: bar.plan(len(p.uploads), p.bytes))
+    """
+
+    def __init__(self, noun: str, phase: str) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[items]} " + noun),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.task = self.bar.add_task(phase, total=None, items="0/?")
+        self.done = 0
+        self.total = 0
+
+    def plan(self, count: int, size: int, *, phase: str | None = None) -> None:
+        """The work is known: ``count`` items of ``size`` bytes in all."""
+        self.total = count
+        self.bar.update(self.task, total=size or None, items=f"0/{count}")
+        if phase is not None:
+            self.phase(phase)
+
+    def phase(self, name: str) -> None:
+        self.bar.update(self.task, description=name)
+
+    def advance(self, count: int, size: int) -> None:
+        self.done += count
+        self.bar.update(self.task, advance=size, items=f"{self.done}/{self.total}")
+
+    def __enter__(self) -> TransferBar:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(None, None, None)

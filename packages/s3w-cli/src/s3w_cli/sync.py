@@ -114,48 +114,23 @@ def _with_progress(
     storage: Any, root: Path, options: Any, on_plan: Callable[[SyncPlan], None]
 ) -> SyncResult:
     """The sync with a rich progress bar on stderr: phase, files done, bytes, rate, ETA."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
+    from s3w_cli.output import TransferBar
     from s3w_storage.sync import sync as run_sync
 
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[files]} files"),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task("scanning", total=None, files="0/?")
-    state = {"done": 0, "total": 0}
+    bar = TransferBar("files", "scanning")
 
     def planned(plan: SyncPlan) -> None:
-        state["total"] = len(plan.uploads)
-        bar.update(task, total=plan.upload_bytes or None, files=f"0/{state['total']}")
+        bar.plan(len(plan.uploads), plan.upload_bytes)
         on_plan(plan)
-
-    def advanced(count: int, size: int) -> None:
-        state["done"] += count
-        bar.update(task, advance=size, files=f"{state['done']}/{state['total']}")
 
     with bar:
         return run_sync(
             storage,
             root,
             options,
-            progress=advanced,
+            progress=bar.advance,
             on_plan=planned,
-            on_phase=lambda phase: bar.update(task, description=phase),
+            on_phase=bar.phase,
         )
 
 
