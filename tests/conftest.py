@@ -116,6 +116,21 @@ def s3_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Service]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def other_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.SeaweedS3]:
+    """A second provider (the target of migrations): its own SeaweedFS with its own
+    credentials, started on first use."""
+    server = services.start_seaweedfs(
+        access_key="other-provider-key",
+        secret_key="other-provider-secret-" + uuid.uuid4().hex,
+        base=tmp_path_factory.mktemp("weed-other"),
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def _empty_and_delete_bucket(client: Any, bucket: str) -> None:
     paginator = client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket):

@@ -8,6 +8,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,9 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(idle_cluster: Cluster, tmp_path: Path) -> Iterator[Cluster]:
+def cluster(idle_cluster: Cluster, tmp_path: Path) -> Cluster:
     idle_cluster.workers.extend(start_workers(idle_cluster.env, 3, log_dir=tmp_path / "logs"))
-    yield idle_cluster
+    return idle_cluster
 
 
 @pytest.fixture
@@ -115,6 +116,7 @@ def test_a_shard_message_lost_on_the_way_is_sent_again(
     before any worker runs. The coordinator sees the queue empty and nothing running while
     that shard is unfinished, and sends it again."""
     import redis
+
     from s3w_tasks.distributed import RunProgress, distributed_sync
 
     cluster = idle_cluster
@@ -123,7 +125,6 @@ def test_a_shard_message_lost_on_the_way_is_sent_again(
     queue = cluster.env["PM_S3_QUEUE_NAME"]
     sent = threading.Event()
     lost: list[bytes] = []
-    outcome: dict[str, Any] = {}
 
     def on_progress(progress: RunProgress) -> None:
         if not sent.is_set():  # the first call: every shard has been sent, none has run
@@ -132,22 +133,11 @@ def test_a_shard_message_lost_on_the_way_is_sent_again(
             lost.append(message)
             sent.set()
 
-    def coordinate() -> None:
-        try:
-            outcome["result"] = distributed_sync(on_progress=on_progress, resend_after=3)
-        except BaseException as exc:  # handed to the test thread
-            outcome["error"] = exc
-
-    coordinator = threading.Thread(target=coordinate)
-    coordinator.start()
-    try:
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the coordinator
+        running = pool.submit(distributed_sync, on_progress=on_progress, resend_after=3)
         assert sent.wait(60), "the coordinator never started waiting for shards"
         cluster.workers.extend(start_workers(cluster.env, 2, log_dir=tmp_path / "logs"))
-    finally:
-        coordinator.join(180)
-    assert not coordinator.is_alive(), "the coordinator never finished"
-    assert "error" not in outcome, outcome.get("error")
-    result = outcome["result"]
+        result = running.result(timeout=180)
 
     assert result.ok, result.failures[:5]
     assert result.shards_resent >= 1

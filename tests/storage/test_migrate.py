@@ -54,20 +54,6 @@ class Side:
         return f"{self.prefix}/{relative}" if self.prefix else relative
 
 
-@pytest.fixture(scope="module")
-def other_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.SeaweedS3]:
-    """A second provider: its own SeaweedFS with its own credentials."""
-    server = services.start_seaweedfs(
-        access_key="other-provider-key",
-        secret_key="other-provider-secret-" + uuid.uuid4().hex,
-        base=tmp_path_factory.mktemp("weed-other"),
-    )
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def source(s3_service: Any, bucket: str) -> Side:
     return Side(s3_service, bucket, SOURCE_PREFIX)
