@@ -106,29 +106,16 @@ def s3_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Service]:
             secret_key=os.environ["S3W_TEST_S3_SECRET_KEY"],
         )
         return
-    base = tmp_path_factory.mktemp("weed")
-    server = services.start_seaweedfs(
-        access_key="s3w-test-access", secret_key="s3w-test-secret-" + uuid.uuid4().hex, base=base
-    )
-    try:
+    with services.running_seaweedfs(tmp_path_factory.mktemp("weed"), "s3w-test") as server:
         yield S3Service(server.endpoint, server.access_key, server.secret_key)
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
 def other_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.SeaweedS3]:
     """A second provider (the target of migrations): its own SeaweedFS with its own
     credentials, started on first use."""
-    server = services.start_seaweedfs(
-        access_key="other-provider-key",
-        secret_key="other-provider-secret-" + uuid.uuid4().hex,
-        base=tmp_path_factory.mktemp("weed-other"),
-    )
-    try:
+    with services.running_seaweedfs(tmp_path_factory.mktemp("weed-other"), "other") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _empty_and_delete_bucket(client: Any, bucket: str) -> None:

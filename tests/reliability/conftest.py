@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from tests.reliability.stack import Stack, stack
-from tests.support.services import SeaweedS3, start_seaweedfs
+from tests.support.services import SeaweedS3, running_seaweedfs
 
 #: The shared Redis server's database for these tests (queues are also prefixed per stack).
 REDIS_DB = 9
@@ -64,15 +64,8 @@ def make_stack(
 @pytest.fixture
 def own_weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
     """A SeaweedFS of this test's own, which it may stop and start."""
-    server = start_seaweedfs(
-        access_key="rel-access",
-        secret_key="rel-secret-" + uuid.uuid4().hex,
-        base=tmp_path_factory.mktemp("rel-weed"),
-    )
-    try:
+    with running_seaweedfs(tmp_path_factory.mktemp("rel-weed"), "rel") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

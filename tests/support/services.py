@@ -21,8 +21,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -313,3 +314,16 @@ def start_postgres() -> Postgres:
         shutil.rmtree(workdir, ignore_errors=True)
 
     return Postgres(url=url, stop=stop)
+
+
+@contextlib.contextmanager
+def running_seaweedfs(base: Path, name: str) -> Iterator[SeaweedS3]:
+    """A SeaweedFS of its own with the credentials ``<name>-access`` and a random
+    ``<name>-secret-…``, stopped when the block ends."""
+    server = start_seaweedfs(
+        access_key=f"{name}-access", secret_key=f"{name}-secret-{uuid.uuid4().hex}", base=base
+    )
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from tests.support import papermerge as pm
-from tests.support.services import SeaweedS3, start_seaweedfs, wait_until
+from tests.support.services import SeaweedS3, running_seaweedfs, wait_until
 from tests.tasks.conftest import Stack, pdf_bytes
 
 REDIS_DB = 14
@@ -27,15 +27,8 @@ FAST_FAILING_S3 = {
 
 @pytest.fixture(scope="module")
 def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    server = start_seaweedfs(
-        access_key="fault-access",
-        secret_key="fault-secret-" + uuid.uuid4().hex,
-        base=tmp_path_factory.mktemp("fault-weed"),
-    )
-    try:
+    with running_seaweedfs(tmp_path_factory.mktemp("fault-weed"), "fault") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
