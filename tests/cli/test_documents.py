@@ -111,3 +111,49 @@ def test_doctor_all_ok_then_one_failing(
     assert lines[2].startswith("FAIL  broker")
     assert "redis://:********@127.0.0.1:9/0" in lines[2]
     assert all(line.startswith("ok") for i, line in enumerate(lines) if i != 2)
+
+
+def test_reprocess_uploads_lists_then_sends_and_refuses_a_wrong_status(
+    s3w: Run,
+    papermerge_env: str,
+    redis_server_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uuid
+
+    import redis
+
+    broker = f"{redis_server_url.rstrip('/')}/5"
+    queue = f"ru-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("PM_REDIS_URL", broker)
+    monkeypatch.setenv("PM_S3_QUEUE_NAME", queue)
+    user = pm.insert_user(papermerge_env)
+    doc = pm.insert_document(papermerge_env, user, page_count=0, processing_status="uploaded")
+    pm.execute(
+        papermerge_env,
+        "UPDATE document_versions SET created_at = now() - interval '3 hours' "
+        "WHERE document_id = %s",
+        (str(doc.id),),
+    )
+
+    listed = s3w("reprocess-uploads", "--older-than", "120", "--dry-run").stdout
+    assert "1 document(s) unprocessed for over 120 min (uploaded 1): would send" in listed
+    assert f"  {doc.id}" in listed.splitlines()
+    later = s3w("reprocess-uploads", "--older-than", "240").stdout
+    assert later.strip() == "no document left unprocessed for over 240 min"
+
+    client = redis.Redis.from_url(broker)
+    try:
+        assert client.llen(queue) == 0
+        sent = json.loads(s3w("reprocess-uploads", "--json").stdout)
+        assert (sent["found"], sent["sent"], sent["documents"]) == (1, 1, [str(doc.id)])
+        assert client.llen(queue) == 1
+    finally:
+        client.delete(queue)
+        client.close()
+
+    wrong = s3w("reprocess-uploads", "--status", "ready", code=1)
+    assert wrong.stderr.strip() == (
+        "error: --status 'ready' is not a state processing can be left in; "
+        "use one of uploaded, converting, processing_pages"
+    )

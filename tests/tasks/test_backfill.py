@@ -93,3 +93,63 @@ def test_page_previews_for_pages_missing_a_size(
     assert [m["task"] for m in messages] == ["s3_worker_generate_page_image"]
     assert sorted(messages[0]["kwargs"]["page_ids"]) == sorted([partial, missing])
     assert (done.enqueued, done.tasks) == (2, 1)
+
+
+def _age(db_url: str, *docs: pm.Doc, hours: int = 2) -> None:
+    """Make the documents' versions look uploaded ``hours`` ago."""
+    pm.execute(
+        db_url,
+        "UPDATE document_versions SET created_at = now() - make_interval(hours => %s) "
+        "WHERE document_id = ANY(%s::uuid[])",
+        (hours, [str(d.id) for d in docs]),
+    )
+
+
+def test_uploads_left_unprocessed_are_sent_again_as_the_core_sends_them(
+    env: str, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from s3w_tasks.backfill import reprocess_uploads
+    from s3w_tasks.models import ProcessingStatus
+
+    queue = f"ru-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("PM_S3_QUEUE_NAME", queue)
+    user = pm.insert_user(pg_url)
+    stuck = {
+        status: pm.insert_document(pg_url, user, page_count=0, processing_status=status)
+        for status in ("uploaded", "converting", "processing_pages")
+    }
+    # A conversion that died after creating version 2: the core's message named version 1.
+    pm.add_version(pg_url, stuck["converting"], file_name="document.pdf.pdf")
+    recent = pm.insert_document(pg_url, user, page_count=0, processing_status="uploaded")
+    finished = [
+        pm.insert_document(pg_url, user, processing_status=status) for status in ("ready", "failed")
+    ]
+    _age(pg_url, *stuck.values(), *finished)
+
+    plan = reprocess_uploads(3600, dry_run=True)
+    assert (plan.found, plan.sent) == (3, 0)
+    assert plan.statuses == {"uploaded": 1, "converting": 1, "processing_pages": 1}
+    assert _messages(env, queue) == []
+
+    only = reprocess_uploads(3600, statuses=(ProcessingStatus.UPLOADED,))
+    assert (only.found, only.sent, only.documents) == (1, 1, [str(stuck["uploaded"].id)])
+    doc = stuck["uploaded"]
+    assert _messages(env, queue) == [
+        {
+            "task": "process_upload",
+            "kwargs": {
+                "document_id": str(doc.id),
+                "document_version_id": str(doc.version.id),
+                "lang": "deu",
+                "user_id": str(user),
+            },
+        }
+    ]
+
+    everything = reprocess_uploads(3600)
+    assert (everything.found, everything.sent) == (3, 3)
+    sent = {m["kwargs"]["document_id"]: m["kwargs"] for m in _messages(env, queue)}
+    assert set(sent) == {str(d.id) for d in stuck.values()}
+    converting = stuck["converting"]
+    assert sent[str(converting.id)]["document_version_id"] == str(converting.versions[0].id)
+    assert str(recent.id) not in sent

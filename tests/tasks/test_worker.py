@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from tests.support import papermerge as pm
+from tests.support.services import wait_until
 from tests.tasks.conftest import JPEG_MAGIC, Stack, image_bytes, pdf_bytes
 
 REDIS_DB = 12
@@ -321,3 +322,33 @@ def test_process_upload_corrupt_file_fails_with_a_message(stack: Stack, user: uu
     assert row["processing_status"] == "failed"
     assert "bad.pdf" in (row["processing_error"] or ""), row
     assert pm.pages(stack.db_url, doc.version.id) == []
+
+
+def test_a_document_whose_message_was_lost_is_reprocessed_to_ready(
+    stack: Stack, user: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``s3w reprocess-uploads``: the core's process_upload never arrived (the broker lost
+    it); sent again, it runs on the worker and the document ends ready with its pages."""
+    from s3w_tasks.backfill import reprocess_uploads
+
+    doc = _upload(stack, user, "lost.pdf", "application/pdf", pdf_bytes(2))
+    pm.execute(
+        stack.db_url,
+        "UPDATE document_versions SET created_at = now() - interval '2 hours' "
+        "WHERE document_id = %s",
+        (str(doc.id),),
+    )
+    for name, value in stack.env.items():  # this process sends as the core would
+        monkeypatch.setenv(name, value)
+
+    result = reprocess_uploads(3600)
+
+    assert str(doc.id) in result.documents
+    wait_until(
+        lambda: pm.document_row(stack.db_url, doc.id)["processing_status"] == "ready",
+        timeout=60,
+        what="the reprocessed document",
+    )
+    [version] = pm.versions(stack.db_url, doc.id)
+    assert version["page_count"] == 2
+    assert [p["number"] for p in pm.pages(stack.db_url, version["id"])] == [1, 2]

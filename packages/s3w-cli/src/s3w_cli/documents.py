@@ -121,3 +121,63 @@ def _report(summary: dict[str, object], as_json: bool, template: str | None) -> 
         typer.echo(template.format(**summary))
     else:
         typer.echo(", ".join(f"{k} {v}" for k, v in summary.items()))
+
+
+UNFINISHED_STATES = ("uploaded", "converting", "processing_pages")
+
+
+def reprocess_uploads(
+    older_than: float = typer.Option(
+        60,
+        "--older-than",
+        min=1,
+        help="Minutes since the upload (default 60, well past a task's time limit).",
+    ),
+    status: list[str] = typer.Option(
+        [],
+        "--status",
+        help="Only documents in this processing status (uploaded, converting, "
+        "processing_pages); repeat for more. Default: all three.",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the documents; send nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Send process_upload again for documents whose processing never finished (a message
+    lost by the broker, a worker gone for good); the worker finishes each exactly once."""
+    from s3w_cli.output import fail
+
+    unknown = sorted(set(status) - set(UNFINISHED_STATES))
+    if unknown:
+        fail(
+            f"--status {unknown[0]!r} is not a state processing can be left in; "
+            f"use one of {', '.join(UNFINISHED_STATES)}"
+        )
+    with expected_errors():
+        from s3w_tasks.backfill import reprocess_uploads as run
+        from s3w_tasks.models import ProcessingStatus
+
+        chosen = tuple(ProcessingStatus(s) for s in (status or UNFINISHED_STATES))
+        result = run(older_than * 60, statuses=chosen, dry_run=dry_run)
+    if as_json:
+        print_json(
+            {
+                "found": result.found,
+                "sent": result.sent,
+                "dry_run": dry_run,
+                "statuses": result.statuses,
+                "documents": result.documents,
+            }
+        )
+        return
+    if not result.found:
+        typer.echo(f"no document left unprocessed for over {older_than:g} min")
+        return
+    states = ", ".join(f"{k} {v}" for k, v in sorted(result.statuses.items()))
+    verb = "would send" if dry_run else "sent"
+    typer.echo(
+        f"{result.found} document(s) unprocessed for over {older_than:g} min ({states}): "
+        f"{verb} process_upload for each"
+    )
+    if dry_run:
+        for doc_id in result.documents:
+            typer.echo(f"  {doc_id}")

@@ -52,6 +52,7 @@ app.command("remove-doc-vers")(documents.remove_doc_vers)
 app.command("doc-thumbnail")(documents.doc_thumbnail)
 app.command("generate-doc-thumbnails")(documents.generate_doc_thumbnails)
 app.command("generate-page-previews")(distributed.generate_page_previews)
+app.command("reprocess-uploads")(documents.reprocess_uploads)
 app.command("worker", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
     worker.worker
 )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
@@ -191,3 +191,121 @@ def enqueue(
     finally:
         sender.close()
     return progress
+
+
+# --------------------------------------------------------------- uploads left unprocessed
+
+#: Processing states a document can be left in when its ``process_upload`` never ran to the
+#: end (the message lost, or its worker gone for good).
+UNFINISHED: tuple[ProcessingStatus, ...] = (
+    ProcessingStatus.UPLOADED,
+    ProcessingStatus.CONVERTING,
+    ProcessingStatus.PROCESSING_PAGES,
+)
+
+
+@dataclass(frozen=True)
+class StuckUpload:
+    """A document whose processing did not finish, and the ``process_upload`` kwargs that
+    Papermerge core sent for it (rebuilt from its first version)."""
+
+    document_id: str
+    document_version_id: str
+    lang: str
+    user_id: str
+    status: str
+
+    def kwargs(self) -> dict[str, str]:
+        return {
+            "document_id": self.document_id,
+            "document_version_id": self.document_version_id,
+            "lang": self.lang,
+            "user_id": self.user_id,
+        }
+
+
+def stuck_uploads(
+    older_than: float,
+    statuses: tuple[ProcessingStatus, ...] = UNFINISHED,
+    batch: int = BATCH,
+) -> Iterator[list[StuckUpload]]:
+    """Batches (document id order) of documents in one of ``statuses`` whose first version
+    was created more than ``older_than`` seconds ago by the database's clock."""
+    first = (
+        select(DocumentVersion.document_id, func.min(DocumentVersion.number).label("number"))
+        .group_by(DocumentVersion.document_id)
+        .subquery()
+    )
+    cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than)
+    after: uuid.UUID | None = None
+    while True:
+        query = (
+            select(
+                Document.node_id,
+                DocumentVersion.id,
+                DocumentVersion.lang,
+                DocumentVersion.created_by,
+                Document.processing_status,
+            )
+            .join(DocumentVersion, DocumentVersion.document_id == Document.node_id)
+            .join(
+                first,
+                (first.c.document_id == DocumentVersion.document_id)
+                & (first.c.number == DocumentVersion.number),
+            )
+            .where(Document.processing_status.in_(statuses), DocumentVersion.created_at < cutoff)
+            .order_by(Document.node_id)
+            .limit(batch)
+        )
+        if after is not None:
+            query = query.where(Document.node_id > after)
+        with session_scope() as session:
+            rows = session.execute(query).all()
+        if not rows:
+            return
+        after = rows[-1][0]
+        yield [
+            StuckUpload(str(doc), str(ver), lang, str(user), status.value)
+            for doc, ver, lang, user, status in rows
+        ]
+
+
+@dataclass
+class ReprocessResult:
+    found: int = 0
+    sent: int = 0
+    #: processing status -> documents found in it
+    statuses: dict[str, int] = field(default_factory=dict)
+    documents: list[str] = field(default_factory=list)
+
+
+def reprocess_uploads(
+    older_than: float,
+    *,
+    statuses: tuple[ProcessingStatus, ...] = UNFINISHED,
+    dry_run: bool = False,
+    on_batch: Callable[[list[StuckUpload]], None] | None = None,
+) -> ReprocessResult:
+    """Send ``process_upload`` again, exactly as Papermerge core sends it, for every document
+    left unprocessed for longer than ``older_than`` seconds. ``process_upload`` is
+    idempotent, so a document whose first message is still on its way is processed once."""
+    from s3w_tasks.distributed import sender_app
+
+    result = ReprocessResult()
+    sender = None if dry_run else sender_app()
+    queue = contract.s3_queue()
+    try:
+        for found in stuck_uploads(older_than, statuses):
+            for item in found:
+                result.found += 1
+                result.statuses[item.status] = result.statuses.get(item.status, 0) + 1
+                result.documents.append(item.document_id)
+                if sender is not None:
+                    sender.send_task(contract.PROCESS_UPLOAD, kwargs=item.kwargs(), queue=queue)
+                    result.sent += 1
+            if on_batch is not None:
+                on_batch(found)
+    finally:
+        if sender is not None:
+            sender.close()
+    return result
