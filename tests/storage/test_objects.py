@@ -222,6 +222,32 @@ def test_upload_many(storage: Storage, tmp_path: Path) -> None:
     assert storage.get_bytes("many/49.txt") == b"49"
 
 
+def test_upload_many_sizes_on_both_sides_of_the_in_memory_bound(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """Empty, read-whole and streamed files (lean PUTs), and one above the multipart
+    threshold (botocore), each byte-identical with its content type."""
+    from s3w_storage.lean import IN_MEMORY
+
+    sizes = {
+        "empty.txt": 0,
+        "whole.pdf": 4096,
+        "streamed.pdf": IN_MEMORY + 123_457,
+        "multipart.pdf": storage.settings.multipart_threshold + 1,
+    }
+    items: list[tuple[str | os.PathLike[str], str]] = []
+    for name, size in sizes.items():
+        path = tmp_path / name
+        path.write_bytes(os.urandom(size))
+        items.append((path, f"sizes/{name}"))
+    assert storage.upload_many(items, jobs=4) == [(f"sizes/{n}", None) for n in sizes]
+    for path, key in items:
+        assert storage.get_bytes(key) == Path(path).read_bytes()
+        head = storage.head(key)
+        assert head is not None
+        assert head.content_type == ("text/plain" if key.endswith(".txt") else "application/pdf")
+
+
 def test_get_storage_is_per_process(storage_env: dict[str, str], bucket: str) -> None:
     first = get_storage()
     assert get_storage() is first

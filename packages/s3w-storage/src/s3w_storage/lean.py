@@ -50,6 +50,7 @@ _PROBE = "s3w-probe-key"
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 #: Files up to this size are read into memory for the request; larger ones are streamed.
 IN_MEMORY = 8 * 1024 * 1024
+_BLOCK = 1024 * 1024
 
 
 class LeanS3:
@@ -284,12 +285,19 @@ class Connections:
 
     def _open(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection
+        # Streamed bodies go out in 1 MiB reads (http.client's default is 8 KiB).
         if self.context is not None:
             conn = http.client.HTTPSConnection(
-                self.host, self.port, timeout=self.connect_timeout, context=self.context
+                self.host,
+                self.port,
+                timeout=self.connect_timeout,
+                context=self.context,
+                blocksize=_BLOCK,
             )
         else:
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout)
+            conn = http.client.HTTPConnection(
+                self.host, self.port, timeout=self.connect_timeout, blocksize=_BLOCK
+            )
         conn.connect()
         if conn.sock is not None:
             conn.sock.settimeout(self.read_timeout)
