@@ -33,12 +33,14 @@ SAYS = {
 }
 
 
-def _storage(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+def _storage(endpoint: str, monkeypatch: pytest.MonkeyPatch, read_timeout: float = 3) -> Any:
+    """Storage through ``endpoint``; the read timeout is short only where a test waits for
+    it to pass (elsewhere a loaded machine's SeaweedFS may take seconds to answer)."""
     monkeypatch.setenv("PM_S3_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("PM_S3_MAX_ATTEMPTS", str(ATTEMPTS))
     monkeypatch.setenv("PM_S3_RETRY_MODE", "standard")
     monkeypatch.setenv("PM_S3_CONNECT_TIMEOUT", "2")
-    monkeypatch.setenv("PM_S3_READ_TIMEOUT", "3")
+    monkeypatch.setenv("PM_S3_READ_TIMEOUT", str(read_timeout))
     from s3w_storage.client import make_client
     from s3w_storage.objects import Storage
     from s3w_storage.settings import load_settings
@@ -64,8 +66,9 @@ def test_fault_then_recovery_and_fault_every_time(
     from s3w_storage.errors import StorageUnavailable
 
     upstream = _port(storage_env["PM_S3_ENDPOINT_URL"])
+    read_timeout = 3 if fault == "slow" else 15
     with FaultProxy(upstream, script=[fault] * (ATTEMPTS - 1), then="pass") as proxy:
-        storage = _storage(proxy.url, monkeypatch)
+        storage = _storage(proxy.url, monkeypatch, read_timeout)
         storage.upload_bytes(b"%PDF-1.4 recovered", "docvers/ok.pdf")
         recovered = list(proxy.actions)
     assert recovered == [fault] * (ATTEMPTS - 1) + ["pass"]
@@ -73,7 +76,7 @@ def test_fault_then_recovery_and_fault_every_time(
     assert body == b"%PDF-1.4 recovered"
 
     with FaultProxy(upstream, then=fault, hold=20) as proxy:
-        storage = _storage(proxy.url, monkeypatch)
+        storage = _storage(proxy.url, monkeypatch, read_timeout)
         with pytest.raises(StorageUnavailable) as raised:
             storage.upload_bytes(b"%PDF-1.4 lost", "docvers/never.pdf")
         attempts = proxy.attempts
