@@ -133,3 +133,27 @@ def test_both_renderers_encode_alike(pdf_files: dict[str, Path]) -> None:
             image = jpeg_image(data)
             assert image.quantization == tables, f"{renderer} {name}: not quality 75"
             assert not image.info.get("progressive"), f"{renderer} {name}: progressive"
+
+
+def test_pdfium_from_many_threads_gives_what_one_thread_gives(
+    pdf_files: dict[str, Path], thirty_pages: tuple[Path, list[PageSpec]]
+) -> None:
+    """PDFium is not thread-safe (two threads in it at once crashed
+    ``s3w generate-doc-thumbnails --jobs 2``): the renderer serialises its calls, so threads
+    get exactly the bytes a single thread gets, and the process survives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(path, 1) for path in pdf_files.values()] + [(thirty_pages[0], n) for n in (3, 17)]
+
+    def one(job: tuple[Path, int]) -> tuple[bytes, dict[str, bytes], int]:
+        path, page = job
+        return (
+            s3w_thumbs.render_thumbnail(path, renderer="pdfium"),
+            s3w_thumbs.render_page_previews(path, page, renderer="pdfium"),
+            s3w_thumbs.page_count(path),
+        )
+
+    alone = [one(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        together = list(pool.map(one, jobs * 6))
+    assert together == alone * 6

@@ -50,7 +50,14 @@ def doc_thumbnail(
 
 def generate_doc_thumbnails(
     progress: bool = typer.Option(False, "--progress", help="Show a progress bar."),
-    jobs: int = typer.Option(4, "--jobs", "-j", min=1, max=64, help="Documents in parallel."),
+    jobs: int = typer.Option(
+        4,
+        "--jobs",
+        "-j",
+        min=1,
+        max=64,
+        help="Documents at once (database and uploads overlap; PDFium renders one page at a time).",
+    ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     distributed: bool = typer.Option(

@@ -1,8 +1,16 @@
-"""PDF pages to JPEG in-process with PDFium (PyPI `pypdfium2`), one open per job."""
+"""PDF pages to JPEG in-process with PDFium (PyPI `pypdfium2`), one open per job.
+
+PDFium is not thread-safe: two threads in it at once can crash the process (seen with
+`s3w generate-doc-thumbnails --jobs 2`). Every PDFium call here runs under one process-wide
+lock, and every PDFium object is closed explicitly under it rather than left to a garbage
+collector that may run in another thread. Rendering in parallel takes processes (the
+worker's prefork pool); threads still overlap everything around it (reads, uploads).
+"""
 
 from __future__ import annotations
 
 import ctypes
+import threading
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +21,7 @@ from s3w_thumbs.errors import CorruptDocument, EncryptedDocument, PageOutOfRange
 from s3w_thumbs.sizing import from_float32, scaled_height
 
 NAME = "pdfium"
+_LOCK = threading.RLock()
 
 
 def load() -> Any:
@@ -39,15 +48,17 @@ def _open(path: Path) -> Any:
 
 
 def page_count(path: Path) -> int:
-    document = _open(path)
-    try:
-        return len(document)
-    finally:
-        document.close()
+    with _LOCK:
+        document = _open(path)
+        try:
+            return len(document)
+        finally:
+            document.close()
 
 
-def _draw(page: Any, width: int, height: int, deadline: Deadline) -> Any:
-    """Render `page` into a `width` x `height` RGBX image, pausing to check the deadline."""
+def _draw(page: Any, width: int, height: int, deadline: Deadline) -> bytes:
+    """`page` drawn into a `width` x `height` RGBX bitmap, pausing to check the deadline,
+    as JPEG bytes."""
     pdfium = load()
     raw = pdfium.raw
     # 4-byte RGBx: PDFium's native layout (a little faster to draw), and Pillow wraps the
@@ -60,17 +71,20 @@ def _draw(page: Any, width: int, height: int, deadline: Deadline) -> Any:
     pause.NeedToPauseNow = callback
     flags = raw.FPDF_ANNOT | raw.FPDF_REVERSE_BYTE_ORDER
     try:
-        status = raw.FPDF_RenderPageBitmap_Start(
-            bitmap, page, 0, 0, width, height, 0, flags, ctypes.byref(pause)
-        )
-        while status == raw.FPDF_RENDER_TOBECONTINUED:
-            deadline.check()
-            status = raw.FPDF_RenderPage_Continue(page, ctypes.byref(pause))
+        try:
+            status = raw.FPDF_RenderPageBitmap_Start(
+                bitmap, page, 0, 0, width, height, 0, flags, ctypes.byref(pause)
+            )
+            while status == raw.FPDF_RENDER_TOBECONTINUED:
+                deadline.check()
+                status = raw.FPDF_RenderPage_Continue(page, ctypes.byref(pause))
+        finally:
+            raw.FPDF_RenderPage_Close(page)
+        if status == raw.FPDF_RENDER_DONE:
+            return jpeg.encode(bitmap.to_pil())
     finally:
-        raw.FPDF_RenderPage_Close(page)
-    if status != raw.FPDF_RENDER_DONE:
-        raise CorruptDocument(f"{deadline.what}: PDFium failed to render the page")
-    return bitmap.to_pil()
+        bitmap.close()
+    raise CorruptDocument(f"{deadline.what}: PDFium failed to render the page")
 
 
 def _render_page(
@@ -101,7 +115,7 @@ def _render_page(
         for width in widths:
             deadline.check()
             height = scaled_height(page_width, page_height, width)
-            out.append(jpeg.encode(_draw(page, width, height, deadline)))
+            out.append(_draw(page, width, height, deadline))
         return out
     finally:
         page.close()
@@ -109,11 +123,12 @@ def _render_page(
 
 def render(path: Path, page_number: int, widths: Sequence[int], deadline: Deadline) -> list[bytes]:
     """JPEGs of one page at each width, drawn directly at that width (no resampling)."""
-    document = _open(path)
-    try:
-        return _render_page(document, path, page_number, widths, deadline)
-    finally:
-        document.close()
+    with _LOCK:
+        document = _open(path)
+        try:
+            return _render_page(document, path, page_number, widths, deadline)
+        finally:
+            document.close()
 
 
 def render_pages(
@@ -122,10 +137,15 @@ def render_pages(
     widths: Sequence[int],
     deadline_for: Callable[[int], Deadline],
 ) -> Generator[list[bytes], None, None]:
-    """Like `render` for several pages, opening the document once for all of them."""
-    document = _open(path)
+    """Like `render` for several pages, opening the document once for all of them (the
+    lock is held per page, not while the caller works between pages)."""
+    with _LOCK:
+        document = _open(path)
     try:
         for number in page_numbers:
-            yield _render_page(document, path, number, widths, deadline_for(number))
+            with _LOCK:
+                out = _render_page(document, path, number, widths, deadline_for(number))
+            yield out
     finally:
-        document.close()
+        with _LOCK:
+            document.close()
