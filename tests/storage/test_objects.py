@@ -254,3 +254,110 @@ def test_get_storage_is_per_process(storage_env: dict[str, str], bucket: str) ->
     assert first.bucket == bucket
     get_storage.cache_clear()  # type: ignore[attr-defined]
     assert get_storage() is not first
+
+
+class _ConnectProxy:
+    """A minimal HTTP ``CONNECT`` proxy on loopback that counts its tunnels: no test server
+    stands between a client and S3 the way a corporate proxy does."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.tunnels = 0
+        self.auth: list[str] = []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: Any) -> None:
+        import selectors
+        import socket
+
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = client.recv(4096)
+            if not chunk:
+                client.close()
+                return
+            head += chunk
+        lines = head.split(b"\r\n")
+        method, target, _ = lines[0].split(b" ", 2)
+        assert method == b"CONNECT", lines[0]
+        self.auth += [
+            line.split(b":", 1)[1].strip().decode()
+            for line in lines
+            if line.lower().startswith(b"proxy-authorization:")
+        ]
+        host, port = target.decode().rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)))
+        self.tunnels += 1
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        selector = selectors.DefaultSelector()
+        selector.register(client, selectors.EVENT_READ, upstream)
+        selector.register(upstream, selectors.EVENT_READ, client)
+        try:
+            while True:
+                for key, _ in selector.select():
+                    data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                    if not data:
+                        return
+                    key.data.sendall(data)
+        except OSError:
+            return
+        finally:
+            client.close()
+            upstream.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_upload_many_goes_through_the_proxy_the_environment_names(
+    storage: Storage, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    proxy = _ConnectProxy()
+    try:
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, f"http://ops:s%40cret@127.0.0.1:{proxy.port}")
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        items: list[tuple[str | os.PathLike[str], str]] = []
+        for i in range(6):
+            path = tmp_path / f"p{i}.txt"
+            path.write_bytes(f"through the proxy {i}".encode())
+            items.append((path, f"proxied/p{i}.txt"))
+        assert storage.upload_many(items, jobs=3) == [(k, None) for _, k in items]
+        assert 1 <= proxy.tunnels <= 3  # kept-alive tunnels, one per thread at most
+        assert set(proxy.auth) == {"Basic " + base64.b64encode(b"ops:s@cret").decode()}
+    finally:
+        proxy.close()
+    for path, key in items:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert body == Path(path).read_bytes()
+
+
+def test_a_proxy_that_is_not_http_is_a_clear_error(
+    storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from s3w_storage.errors import ConfigError
+
+    monkeypatch.setenv("HTTP_PROXY", "socks5://127.0.0.1:1080")
+    monkeypatch.setenv("http_proxy", "socks5://127.0.0.1:1080")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "a.txt").write_bytes(b"a")
+    with pytest.raises(ConfigError, match="only http:// proxies are supported"):
+        storage.upload_many([(tmp_path / "a.txt", "a.txt")])

@@ -15,6 +15,7 @@ exponential backoff and jitter, up to ``max_attempts``.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import os
 import random
@@ -25,9 +26,10 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
-from urllib.parse import quote, unquote_plus, urlsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit
 from xml.etree import ElementTree
 
 from botocore.exceptions import ClientError
@@ -81,6 +83,7 @@ class LeanS3:
             "connect_timeout": settings.connect_timeout,
             "read_timeout": settings.read_timeout,
             "ca_certs": os.environ.get("AWS_CA_BUNDLE") or get_cert_path(True),
+            "proxy": proxy_for(parts.scheme, parts.hostname or ""),
         }
         self.pool = self._new_pool()
 
@@ -233,7 +236,9 @@ class Connections:
 
     A thread takes an idle connection or opens one, sends one request, reads the whole
     answer and gives the connection back (at most ``size`` are kept idle). Connect and read
-    timeouts are separate, as the client's settings say. A kept connection the server
+    timeouts are separate, as the client's settings say. With a proxy (``HTTPS_PROXY`` /
+    ``HTTP_PROXY``, as botocore reads them) each connection is a ``CONNECT`` tunnel
+    through it. A kept connection the server
     closed meanwhile fails on its next request: that request is sent once more at once on a
     new connection (it never reached the server), outside the caller's retry budget.
     """
@@ -248,7 +253,9 @@ class Connections:
         connect_timeout: float,
         read_timeout: float,
         ca_certs: str | None,
+        proxy: Proxy | None = None,
     ) -> None:
+        self.proxy = proxy
         self.host = host
         self.port = port
         self.size = size
@@ -276,19 +283,18 @@ class Connections:
 
     def _open(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection
+        host, port = (self.proxy.host, self.proxy.port) if self.proxy else (self.host, self.port)
         # Streamed bodies go out in 1 MiB reads (http.client's default is 8 KiB).
         if self.context is not None:
             conn = http.client.HTTPSConnection(
-                self.host,
-                self.port,
-                timeout=self.connect_timeout,
-                context=self.context,
-                blocksize=_BLOCK,
+                host, port, timeout=self.connect_timeout, context=self.context, blocksize=_BLOCK
             )
         else:
             conn = http.client.HTTPConnection(
-                self.host, self.port, timeout=self.connect_timeout, blocksize=_BLOCK
+                host, port, timeout=self.connect_timeout, blocksize=_BLOCK
             )
+        if self.proxy is not None:
+            conn.set_tunnel(self.host, self.port, headers=self.proxy.headers)
         conn.connect()
         if conn.sock is not None:
             conn.sock.settimeout(self.read_timeout)
@@ -320,6 +326,39 @@ class Connections:
             if not keep:
                 conn.close()
         return response.status, cast("Mapping[str, str]", response.headers), data
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """An HTTP proxy to tunnel through: host, port, and the ``CONNECT`` request's headers."""
+
+    host: str
+    port: int
+    headers: dict[str, str]
+
+
+def proxy_for(scheme: str, host: str) -> Proxy | None:
+    """The proxy the environment names for ``scheme`` (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``; ``NO_PROXY`` honoured), or None. Credentials in the proxy URL become a
+    ``Proxy-Authorization`` header."""
+    from urllib.request import getproxies, proxy_bypass
+
+    url = getproxies().get(scheme) or getproxies().get("all")
+    if not url or proxy_bypass(host):
+        return None
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme != "http" or not parts.hostname:
+        from s3w_storage.errors import ConfigError
+
+        raise ConfigError(
+            f"proxy {parts.scheme}://{parts.hostname}: only http:// proxies are supported "
+            "(the connection to S3 is tunnelled through it, still TLS end to end)"
+        )
+    headers = {}
+    if parts.username is not None:
+        token = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
+    return Proxy(parts.hostname, parts.port or 80, headers)
 
 
 def _close_all(connections: list[http.client.HTTPConnection]) -> None:
