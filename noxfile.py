@@ -7,9 +7,13 @@ check. Heavy suites (benchmarks) are their own sessions and take `--quick` for a
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nox
@@ -137,7 +141,11 @@ def docker_lint(session: nox.Session) -> None:
     session.run("hadolint", "docker/Dockerfile")
     session.run("shellcheck", *DOCKER_SCRIPTS)
     session.run(
-        "pytest", "tests/docker", "--ignore=tests/docker/test_image_smoke.py", *session.posargs
+        "pytest",
+        "tests/docker",
+        "--ignore=tests/docker/test_image_smoke.py",
+        "--ignore=tests/docker/test_image.py",
+        *session.posargs,
     )
 
 
@@ -181,3 +189,223 @@ def _log_sizes(session: nox.Session, wheels: Path, venv: Path) -> None:
     )
     files = [f for f in venv.rglob("*") if f.is_file() and not f.is_symlink()]
     session.log(f"{sum(f.stat().st_size for f in files) / 2**20:8.1f} MiB  installed environment")
+
+
+# ------------------------------------------------------------------------------------ image
+# `nox -s image` builds docker/Dockerfile with podman from a Debian base made here (no image
+# registry needed), with the wheels built on this machine, then runs tests/docker/test_image.py
+# against the container. The base tarball is cached between runs under the user cache
+# directory, keyed by what goes into it; pip's own cache keeps the dependency wheels.
+
+IMAGE_BASE_SUITE = "bookworm"  # its python3 is 3.11: the session's Python must match
+IMAGE_BASE_PACKAGES = ["python3", "ca-certificates", "poppler-utils"]
+IMAGE_BASE_OPTIONS = [
+    "--variant=minbase",
+    "--dpkgopt=path-exclude=/usr/share/doc/*",
+    "--dpkgopt=path-exclude=/usr/share/man/*",
+    "--dpkgopt=path-exclude=/usr/share/locale/*",
+]
+IMAGE_TOOLS = {"podman": "podman", "runc": "runc", "mmdebstrap": "mmdebstrap"}
+# runc and cgroupfs work on hosts without systemd (crun's cgroup setup needs more); explicit
+# ulimits because some hosts refuse podman's defaults.
+PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs"]
+PODMAN_LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+IMAGE_TAG = "localhost/s3w:test"
+
+# The markers pip's `packaging` evaluates, as the base image's python3 reports them.
+_MARKER_ENV_CODE = """
+import json, os, platform, sys
+print(json.dumps({
+    "implementation_name": sys.implementation.name,
+    "implementation_version": platform.python_version(),
+    "os_name": os.name,
+    "platform_machine": platform.machine(),
+    "platform_python_implementation": platform.python_implementation(),
+    "platform_release": platform.release(),
+    "platform_system": platform.system(),
+    "platform_version": platform.version(),
+    "python_full_version": platform.python_version(),
+    "python_version": ".".join(platform.python_version_tuple()[:2]),
+    "sys_platform": sys.platform,
+}))
+"""
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    path = Path(base) / "s3w" / "image"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _image_tools(session: nox.Session) -> None:
+    """podman, runc and mmdebstrap from apt when missing (CI runs as root on Debian)."""
+    missing = [pkg for tool, pkg in IMAGE_TOOLS.items() if shutil.which(tool) is None]
+    if not missing:
+        return
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        session.error(f"install {', '.join(missing)} (apt-get install -y {' '.join(missing)})")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-qq", *missing, external=True, env=env)
+
+
+def _podman_ok(*args: str) -> bool:
+    return subprocess.run([*PODMAN, *args], capture_output=True, check=False).returncode == 0
+
+
+def _image_id(tag: str) -> str:
+    found = subprocess.run(
+        [*PODMAN, "image", "inspect", "--format", "{{.Id}}", tag],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found.stdout.strip() if found.returncode == 0 else ""
+
+
+def _dangling() -> set[str]:
+    found = subprocess.run(
+        [*PODMAN, "images", "--quiet", "--no-trunc", "--filter", "dangling=true"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return set(found.stdout.split())
+
+
+def _base_image(session: nox.Session) -> str:
+    """A Debian image with python3 and pdftoppm, made with mmdebstrap once per inputs."""
+    recipe = json.dumps([IMAGE_BASE_SUITE, IMAGE_BASE_PACKAGES, IMAGE_BASE_OPTIONS])
+    key = hashlib.sha256(recipe.encode()).hexdigest()[:12]
+    tag = f"localhost/s3w-base:{IMAGE_BASE_SUITE}-{key}"
+    if _podman_ok("image", "exists", tag):
+        session.log(f"base image {tag} (cached)")
+        return tag
+    tarball = _cache_dir() / f"base-{IMAGE_BASE_SUITE}-{key}.tar"
+    if not tarball.exists():
+        # mmdebstrap picks the output format from the name: keep `.tar` at the end.
+        partial = tarball.with_name(f"{tarball.stem}.partial.tar")
+        partial.unlink(missing_ok=True)
+        started = time.monotonic()
+        session.run(
+            "mmdebstrap",
+            "--quiet",
+            *IMAGE_BASE_OPTIONS,
+            f"--include={','.join(IMAGE_BASE_PACKAGES)}",
+            IMAGE_BASE_SUITE,
+            str(partial),
+            external=True,
+        )
+        partial.rename(tarball)
+        session.log(f"base tarball made in {time.monotonic() - started:.0f} s: {tarball}")
+    session.run(*PODMAN, "import", "--quiet", str(tarball), tag, external=True, silent=True)
+    return tag
+
+
+@nox.session(python="3.11")
+def image(session: nox.Session) -> None:
+    """Build docker/Dockerfile with podman (no registry, no index during the build) and run
+    the container against real PostgreSQL, Redis and SeaweedFS: tests/docker/test_image.py."""
+    _image_tools(session)
+    session.install(
+        "pip",
+        "packaging",
+        "celery[redis]",
+        "boto3",
+        "psycopg2-binary",
+        "Pillow",
+        *nox.project.dependency_groups(PYPROJECT, "test"),
+    )
+    base = _base_image(session)
+    work = Path(session.create_tmp()).resolve() / "image"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+
+    # The wheels are picked for the base image's python3, not this session's patch release.
+    markers = work / "markers.json"
+    found = subprocess.run(
+        [
+            *PODMAN,
+            "run",
+            "--rm",
+            *PODMAN_LIMITS,
+            "--network",
+            "none",
+            base,
+            "python3",
+            "-c",
+            _MARKER_ENV_CODE,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    markers.write_text(found)
+    base_python = json.loads(found)["python_version"]
+    if base_python != session.python:
+        session.error(
+            f"the base image has Python {base_python}; this session runs {session.python}"
+        )
+    wheels = work / "wheels"
+    env = {"PYTHON": str(Path(session.bin) / "python"), "MARKER_ENV": str(markers)}
+    session.run("sh", "docker/build-wheels.sh", str(wheels), env=env, external=True)
+
+    previous = _image_id(IMAGE_TAG)
+    dangling = _dangling()
+    started = time.monotonic()
+    session.run(
+        *PODMAN,
+        "build",
+        # Docker's format keeps HEALTHCHECK (OCI has no field for it).
+        "--format",
+        "docker",
+        # Every step again: the layer cache does not see a change in the mounted wheels.
+        "--no-cache",
+        *PODMAN_LIMITS,
+        # No network at all: the base has everything, the wheels come from the context.
+        "--network",
+        "none",
+        "--file",
+        "docker/Dockerfile",
+        "--ignorefile",
+        "docker/Dockerfile.dockerignore",
+        "--build-arg",
+        f"BASE_IMAGE={base}",
+        "--build-arg",
+        "WHEELS=context",
+        "--build-context",
+        f"s3w-wheels={wheels}",
+        "--tag",
+        IMAGE_TAG,
+        ".",
+        external=True,
+        silent=True,
+    )
+    built = time.monotonic() - started
+    # The last run's image (now untagged) and this build's stage images: nothing piles up.
+    leftovers = _dangling() - dangling
+    if previous and previous != _image_id(IMAGE_TAG):
+        leftovers.add(previous)
+    if leftovers:
+        _podman_ok("rmi", *sorted(leftovers))
+    size = subprocess.run(
+        [*PODMAN, "image", "inspect", "--format", "{{.Size}}", IMAGE_TAG],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    session.log(
+        f"image {IMAGE_TAG}: built in {built:.0f} s, {int(size) / 2**20:.0f} MiB (base {base})"
+    )
+    session.run(
+        "pytest",
+        "tests/docker/test_image.py",
+        "-s",
+        *session.posargs,
+        env={
+            "S3W_IMAGE": IMAGE_TAG,
+            "S3W_PODMAN": " ".join(PODMAN),
+            "S3W_PODMAN_RUN": " ".join(PODMAN_LIMITS),
+        },
+    )
