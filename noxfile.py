@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nox
 
-ROOT = Path(__file__).parent
+ROOT = Path(__file__).resolve().parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHONS = ["3.11", "3.12", "3.13"]
 # Tests marked `slow` (large transfers, fault injection, many tasks) run on this Python only;
@@ -42,10 +42,56 @@ TEST_DIRS: dict[str, list[str]] = {
 }
 
 nox.options.default_venv_backend = "uv"
+# A leg whose interpreter cannot be had fails the run: CI must never skip one silently.
 nox.options.error_on_missing_interpreters = True
-nox.options.download_python = "never"
+# uv downloads a missing interpreter, unless the environment forbids it: CI and offline
+# machines export UV_PYTHON_DOWNLOADS=never and then need every interpreter installed.
+nox.options.download_python = (
+    "never" if os.environ.get("UV_PYTHON_DOWNLOADS", "").lower() in {"never", "manual"} else "auto"
+)
 nox.options.reuse_venv = "yes"
 nox.options.sessions = ["tests", "lint", "typecheck", "versions", "docker-lint", "image-smoke"]
+
+
+def _pyenv_root() -> Path | None:
+    root = os.environ.get("PYENV_ROOT")
+    if not root and shutil.which("pyenv"):
+        found = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=False)
+        root = found.stdout.strip() if found.returncode == 0 else ""
+    path = Path(root) if root else Path.home() / ".pyenv"
+    return path if (path / "versions").is_dir() else None
+
+
+def _pyenv_interpreters() -> None:
+    """Let nox find pyenv's interpreters without PYENV_VERSION: pyenv's shims answer only for
+    the versions selected, so link the newest installed X.Y.Z of each matrix version that
+    PATH does not already provide into a folder put in front of PATH."""
+    root = _pyenv_root()
+    if root is None:
+        return
+    shims = root / "shims"
+    links = ROOT / ".nox" / "_pyenv"
+    for version in PYTHONS:
+        name = f"python{version}"
+        on_path = shutil.which(name)
+        if on_path and Path(on_path).parent != shims:
+            continue
+        patches = [
+            (int(d.name.rsplit(".", 1)[1]), d / "bin" / name)
+            for d in (root / "versions").glob(f"{version}.*")
+            if d.name.rsplit(".", 1)[1].isdigit() and (d / "bin" / name).exists()
+        ]
+        if not patches:
+            continue
+        links.mkdir(parents=True, exist_ok=True)
+        link = links / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(max(patches)[1])
+    if links.is_dir() and str(links) not in os.environ["PATH"].split(os.pathsep):
+        os.environ["PATH"] = f"{links}{os.pathsep}{os.environ['PATH']}"
+
+
+_pyenv_interpreters()
 
 
 def _install(session: nox.Session, packages: list[str], *groups: str) -> None:
