@@ -35,7 +35,7 @@ def services() -> str:
     return ", ".join(found)
 
 
-def block(command: list[str], seconds: float, status: int, *, fresh: bool) -> str:
+def block(command: list[str], seconds: float, status: int, *, existing: int) -> str:
     minutes, secs = divmod(round(seconds), 60)
     outcome = "passed" if status == 0 else f"failed (exit {status})"
     return "\n".join(
@@ -50,9 +50,10 @@ def block(command: list[str], seconds: float, status: int, *, fresh: bool) -> st
             f"Measured {datetime.now(UTC):%Y-%m-%d} with"
             f" `python scripts/time_test_run.py{' -- ' + shlex.join(command) if command != DEFAULT else ''}`"
             + (
-                " in a fresh clone (every session environment made during the run)."
-                if fresh
-                else " with the session environments already made (a first run also makes them)."
+                " with no session environment made beforehand (each made during the run)."
+                if not existing
+                else f" ({existing} session environments existed before the run; the others"
+                " were made during it)."
             ),
             "",
             END,
@@ -72,13 +73,16 @@ def main(argv: list[str]) -> int:
     if BEGIN not in text or END not in text:
         print(f"time_test_run.py: {DOC} has no {BEGIN} ... {END} block", file=sys.stderr)
         return 2
-    fresh = not (ROOT / ".nox").exists()
+    nox_dir = ROOT / ".nox"
+    existing = (
+        sum(1 for d in nox_dir.iterdir() if (d / "pyvenv.cfg").exists()) if nox_dir.is_dir() else 0
+    )
     started = time.monotonic()
     status = subprocess.run(command, cwd=ROOT, check=False).returncode
     seconds = time.monotonic() - started
     pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
     DOC.write_text(
-        pattern.sub(lambda _: block(command, seconds, status, fresh=fresh), text, count=1)
+        pattern.sub(lambda _: block(command, seconds, status, existing=existing), text, count=1)
     )
     print(f"{shlex.join(command)}: {seconds:.0f} s, exit {status}; written to {DOC}")
     return status
