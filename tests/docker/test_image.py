@@ -49,6 +49,23 @@ def podman(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]
     )
 
 
+def run_once(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`podman run --rm IMAGE ARGS` with no network: what needs no server."""
+    settings = [arg for name, value in (env or {}).items() for arg in ("--env", f"{name}={value}")]
+    return podman(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--health-interval",
+        "disable",
+        *RUN_FLAGS,
+        *settings,
+        IMAGE,
+        *args,
+    )
+
+
 def put_media(media: Path, version: pm.Version, data: bytes) -> None:
     """The version's file in the media folder, as the core writes it; its folders open to the
     container's user as on a volume both images share."""
@@ -365,3 +382,26 @@ def test_sigterm_lets_the_running_task_finish_and_exits_0(container: Container) 
         for size in ("sm", "md", "lg", "xl"):
             s3.head_object(Bucket=bucket, Key=pm.page_preview_key(page_id, size, prefix))
     assert container.healthcheck().returncode != 0  # nothing answers any more
+
+
+@pytest.mark.parametrize(
+    ("env", "queues"),
+    [
+        ({"PM_PREFIX": "pm"}, "pm_s3,pm_s3preview"),
+        ({"PM_PREFIX": "pm", "NODE_NAME": "node-a"}, "s3_pm_node-a,s3preview_pm_node-a"),
+        ({"PM_S3_QUEUE_NAME": "mine", "NODE_NAME": "node-a"}, "mine,s3preview__node-a"),
+    ],
+)
+def test_the_entrypoint_names_the_queues_as_the_earlier_image(
+    env: dict[str, str], queues: str
+) -> None:
+    # `worker --help`: the entrypoint picks the queues, Celery prints its help and exits.
+    result = run_once("worker", "--help", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"starting the Celery worker on queues {queues}\n" in result.stderr, result.stderr
+    assert "--queues" in result.stdout
+
+
+def test_other_commands_run_as_given() -> None:
+    result = run_once("s3w", "--version")
+    assert (result.returncode, result.stdout.strip()) == (0, "s3w 0.1.0"), result.stderr
