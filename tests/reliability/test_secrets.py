@@ -80,6 +80,8 @@ def test_no_secret_in_any_command_or_worker_output(
         ["config"],
         ["doctor"],
         ["doctor", "--json"],
+        ["status"],
+        ["status", "--json"],
         ["sync", str(st.media_root), "--json", "--no-progress"],
         ["sync", str(st.media_root), "--dry-run"],
         ["upload", str(sample), "docvers/sample.pdf", "--json"],
