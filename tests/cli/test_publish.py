@@ -39,7 +39,7 @@ def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     def ready() -> bool:
         try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:  # noqa: S310
                 return bool(response.status == 200)
         except OSError:
             return False
@@ -54,7 +54,7 @@ def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def gateway_samples(url: str, job: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     from prometheus_client.parser import text_string_to_metric_families
 
-    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:  # noqa: S310
         text = response.read().decode()
     found = {}
     for family in text_string_to_metric_families(text):

@@ -162,6 +162,10 @@ def test_scrape_counts_a_known_task_mix_across_both_pool_processes(
     assert value(samples, "s3w_state_up", source="broker") == 1
     assert value(samples, "s3w_state_up", source="database") == 1
     assert value(samples, "process_resident_memory_bytes") > 0
+    # The names dashboards and alerts are checked against are the names a scrape shows.
+    from s3w_tasks.metrics import sample_names
+
+    assert {name for name, _labels in samples} <= sample_names()
 
 
 def test_metrics_listen_on_loopback_only_by_default(stack: Stack, port: int) -> None:
