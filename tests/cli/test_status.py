@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.cli.test_documents import pdf_bytes
 from tests.support import papermerge as pm
 from tests.support.celery_worker import ROOT, start_worker
 from tests.support.services import find_binary, wait_until
@@ -21,16 +22,6 @@ from tests.support.services import find_binary, wait_until
 Run = Callable[..., Any]
 REDIS_DB = 4  # this module's Redis database; its queue names are unique as well
 THUMBNAIL = "s3_worker_generate_doc_thumbnail"
-
-
-def pdf_bytes() -> bytes:
-    from fpdf import FPDF
-
-    doc = FPDF(format="A4")
-    doc.set_font("helvetica", size=24)
-    doc.add_page()
-    doc.cell(text="s3w status")
-    return bytes(doc.output())
 
 
 @pytest.fixture

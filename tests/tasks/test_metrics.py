@@ -83,6 +83,10 @@ def test_scrape_counts_a_known_task_mix_across_both_pool_processes(
         doc = pm.insert_document(stack.db_url, user, file_name=f"m{i}.pdf")
         pm.media_file(stack.media_root, doc.version, pdf_bytes(1, f"metrics {i}"))
         docs.append(doc)
+    # One version's file is in the bucket only: the worker downloads it (bytes down).
+    remote = pdf_bytes(2, "in the bucket only")
+    stack.put(stack.key(pm.docver_key(docs[0].version.id, "m0.pdf")), remote, "application/pdf")
+    (stack.media_root / pm.docver_key(docs[0].version.id, "m0.pdf")).unlink()
     waiting = pm.insert_document(
         stack.db_url, user, file_name="later.pdf", processing_status="processing_pages"
     )
@@ -145,6 +149,8 @@ def test_scrape_counts_a_known_task_mix_across_both_pool_processes(
         stack.head(stack.key(pm.thumbnail_key(d.id)))["ContentLength"] for d in [*docs, waiting]
     ]
     assert value(samples, "s3w_s3_bytes_total", direction="up") == sum(sizes)
+    assert value(samples, "s3w_s3_requests_total", operation="GetObject", status="200") == 1
+    assert value(samples, "s3w_s3_bytes_total", direction="down") == len(remote)
 
     # Both pool processes counted (each writes its own file), and the sum is the scrape above.
     pool = worker.pool_pids()

@@ -23,7 +23,6 @@ def worker(
     """Start ``celery -A s3w_tasks.celery_app worker -Q <queues>``; extra options go to Celery."""
     with expected_errors():
         from s3w_tasks.contract import default_queues
-
         from s3w_tasks.settings import get_settings
 
         chosen = queues or ",".join(default_queues())

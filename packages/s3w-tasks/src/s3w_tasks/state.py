@@ -62,42 +62,40 @@ def document_counts(timeout: float) -> tuple[dict[str, int], dict[str, int]]:
     return previews, processing
 
 
-def _families(depths: dict[str, int] | None, docs: Any, up: dict[str, int]) -> Iterator[Any]:
+def _gauge(name: str, text: str, label: str, values: dict[str, int]) -> Any:
     from prometheus_client.core import GaugeMetricFamily
 
+    family = GaugeMetricFamily(name, text, labels=[label])
+    for key, count in sorted(values.items()):
+        family.add_metric([key], count)
+    return family
+
+
+def _families(depths: dict[str, int] | None, docs: Any, up: dict[str, int]) -> Iterator[Any]:
     if depths is not None:
-        family = GaugeMetricFamily(
-            "s3w_queue_depth", "Messages waiting in the queue (read on scrape).", labels=["queue"]
+        yield _gauge(
+            "s3w_queue_depth", "Messages waiting in the queue (read on scrape).", "queue", depths
         )
-        for queue, depth in depths.items():
-            family.add_metric([queue], depth)
-        yield family
     if docs is not None:
         previews, processing = docs
-        family = GaugeMetricFamily(
+        yield _gauge(
             "s3w_documents",
             "Documents by preview_status ('none': not rendered yet; read on scrape).",
-            labels=["preview_status"],
+            "preview_status",
+            previews,
         )
-        for status, count in sorted(previews.items()):
-            family.add_metric([status], count)
-        yield family
-        family = GaugeMetricFamily(
+        yield _gauge(
             "s3w_documents_processing",
             "Documents by processing_status (read on scrape).",
-            labels=["processing_status"],
+            "processing_status",
+            processing,
         )
-        for status, count in sorted(processing.items()):
-            family.add_metric([status], count)
-        yield family
-    family = GaugeMetricFamily(
+    yield _gauge(
         "s3w_state_up",
         "1 when the last read of the source (broker, database) answered in time, else 0.",
-        labels=["source"],
+        "source",
+        up,
     )
-    for source, value in up.items():
-        family.add_metric([source], value)
-    yield family
 
 
 class StateCollector:

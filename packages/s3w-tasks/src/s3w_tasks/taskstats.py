@@ -27,6 +27,8 @@ from celery.signals import (
     worker_shutdown,
 )
 
+from s3w_tasks.errors import TaskError
+
 log = logging.getLogger("s3w_tasks.taskstats")
 
 FLUSH_EVERY = 5.0
@@ -82,6 +84,9 @@ class _Tally:
                 pipe.hincrby(key(where, minute), outcome, count)
                 pipe.expire(key(where, minute), KEEP)
             pipe.execute()
+        except TaskError as exc:  # no Redis to write to (an AMQP broker, the demo): stop
+            self.disabled = True
+            log.debug("task statistics off: %s", exc)
         except _errors() as exc:  # statistics only: the tasks ran; say so at debug level
             log.debug("task statistics not written: %s", exc)
 
@@ -98,9 +103,7 @@ class _Tally:
 def _errors() -> tuple[type[BaseException], ...]:
     import redis
 
-    from s3w_tasks.errors import TaskError
-
-    return (redis.RedisError, OSError, TaskError)
+    return (redis.RedisError, OSError)
 
 
 _tally: _Tally | None = None
