@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -180,6 +179,8 @@ def test_status_names_the_source_that_does_not_answer(
 
 
 def test_watch_redraws_until_interrupted(deployment: dict[str, str]) -> None:
+    import threading
+
     env = {**os.environ, **deployment}
     proc = subprocess.Popen(
         [find_binary("s3w"), "status", "--watch", "--interval", "0.5", "--timeout", "0.5"],
@@ -188,14 +189,25 @@ def test_watch_redraws_until_interrupted(deployment: dict[str, str]) -> None:
         env=env,
         cwd=ROOT,
     )
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(line.decode() for line in iter(proc.stdout.readline, b"")),  # type: ignore[union-attr]
+        daemon=True,
+    )
+    reader.start()
     try:
-        time.sleep(4)
+        wait_until(
+            lambda: sum(line.startswith("s3w status  ") for line in lines) >= 2,
+            timeout=60,
+            what="two screens",
+            interval=0.2,
+        )
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        err = proc.stderr.read()  # type: ignore[union-attr]
     finally:
         if proc.poll() is None:
             proc.kill()
-    screens = out.decode().count("s3w status  ")
+    reader.join(timeout=10)
     assert proc.returncode == 0, err.decode()
-    assert screens >= 2, out.decode()
     assert "Traceback" not in err.decode()
