@@ -83,6 +83,7 @@ def published(
     return f"{prefix}_s3"
 
 
+@pytest.mark.slow  # a Pushgateway process: full leg only
 def test_sync_pushes_its_summary(
     s3w: Run, published: str, media_root: Path, pushgateway: str
 ) -> None:
@@ -114,6 +115,7 @@ def test_sync_pushes_its_summary(
     assert sample("s3w_run_items", result="unchanged") == 3
 
 
+@pytest.mark.slow  # a Pushgateway process: full leg only
 def test_migrate_pushes_its_summary(
     s3w: Run, published: str, media_root: Path, pushgateway: str, s3: Any, bucket: str
 ) -> None:

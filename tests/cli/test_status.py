@@ -48,6 +48,7 @@ def deployment(
     return env
 
 
+@pytest.mark.slow  # a worker, or seconds of redraws: full leg only
 def test_status_text_and_json_with_a_running_worker(
     s3w: Run, deployment: dict[str, str], media_root: Path, tmp_path: Path
 ) -> None:
@@ -178,6 +179,7 @@ def test_status_names_the_source_that_does_not_answer(
     assert "Traceback" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow  # a worker, or seconds of redraws: full leg only
 def test_watch_redraws_until_interrupted(deployment: dict[str, str]) -> None:
     import threading
 
@@ -208,6 +210,9 @@ def test_watch_redraws_until_interrupted(deployment: dict[str, str]) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-    reader.join(timeout=10)
+            proc.wait(timeout=10)
+        reader.join(timeout=10)
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
     assert proc.returncode == 0, err.decode()
     assert "Traceback" not in err.decode()

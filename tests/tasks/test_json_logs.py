@@ -47,6 +47,7 @@ def records(log: str) -> list[dict[str, Any]]:
     return parsed
 
 
+@pytest.mark.slow  # a worker of its own: runs on the full leg only
 def test_every_line_is_json_and_outcomes_are_fields(stack: Stack, user: uuid.UUID) -> None:
     doc = pm.insert_document(stack.db_url, user, file_name="j.pdf")
     pm.media_file(stack.media_root, doc.version, pdf_bytes(1))

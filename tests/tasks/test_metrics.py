@@ -67,6 +67,7 @@ def value(samples: dict[Any, float], name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+@pytest.mark.slow  # a worker of its own: runs on the full leg only
 def test_scrape_counts_a_known_task_mix_across_both_pool_processes(
     stack: Stack, user: uuid.UUID, metrics_dir: Path, port: int
 ) -> None:
@@ -176,6 +177,7 @@ def test_scrape_counts_a_known_task_mix_across_both_pool_processes(
     assert {name for name, _labels in samples} <= sample_names()
 
 
+@pytest.mark.slow  # a worker of its own: runs on the full leg only
 def test_metrics_listen_on_loopback_only_by_default(stack: Stack, port: int) -> None:
     import psutil
 
