@@ -99,6 +99,10 @@ start_worker() {
     else
         say "starting the Celery worker on queues $queues"
     fi
+    if [ "${PM_LOG_FORMAT:-}" = json ]; then
+        # No banner on stdout: every line the container prints is a JSON log record.
+        exec celery --quiet -A "$CELERY_APP" worker "$@"
+    fi
     exec celery -A "$CELERY_APP" worker "$@"
 }
 

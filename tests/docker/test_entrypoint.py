@@ -165,6 +165,11 @@ def test_worker_consumes_the_papermerge_queues(
     assert record["env"] == {"PM_S3_QUEUE_NAME": s3, "PM_S3_PREVIEW_QUEUE_NAME": preview}
 
 
+def test_json_logs_start_celery_without_its_banner(shell: list[str], stub_bin: Path) -> None:
+    record = execd(shell, stub_bin, "worker", PM_PREFIX="p", PM_LOG_FORMAT="json")
+    assert record["argv"] == ["--quiet", *worker_argv("-Q", "p_s3,p_s3preview", "-c", "2")]
+
+
 def test_one_queue_for_both_is_listed_once(shell: list[str], stub_bin: Path) -> None:
     record = execd(
         shell, stub_bin, "worker", PM_S3_QUEUE_NAME="all", PM_S3_PREVIEW_QUEUE_NAME="all"

@@ -5,7 +5,7 @@ the S3 secret key, a password in ``PM_DB_URL`` and a password on the Redis broke
 (``requirepass``). Commands run both with the right secret and with a wrong S3 secret (a
 known value too) so error paths are covered, with ``-v`` tracebacks on failures. None of the
 secret values may appear in stdout, stderr, the worker's log (task results and exception
-messages included).
+messages included), its JSON log lines (``PM_LOG_FORMAT=json``) or its metrics endpoint.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from tests.reliability.servers import RestartableRedis
 from tests.reliability.stack import Stack, bulk_documents, pdf_bytes
 from tests.support import papermerge as pm
 from tests.support.celery_worker import ROOT
-from tests.support.services import find_binary
+from tests.support.services import find_binary, free_ports
 
 DB_SECRET = "db-pw-" + uuid.uuid4().hex
 REDIS_SECRET = "redis-pw-" + uuid.uuid4().hex
@@ -79,6 +80,8 @@ def test_no_secret_in_any_command_or_worker_output(
         ["config"],
         ["doctor"],
         ["doctor", "--json"],
+        ["status"],
+        ["status", "--json"],
         ["sync", str(st.media_root), "--json", "--no-progress"],
         ["sync", str(st.media_root), "--dry-run"],
         ["upload", str(sample), "docvers/sample.pdf", "--json"],
@@ -125,6 +128,35 @@ def test_no_secret_in_any_command_or_worker_output(
     outcomes = st.wait_for_outcomes(tasks, timeout=180)
     worker_log = st.workers[0].log()
     worker_leaks = _leaks(worker_log, secrets)
+
+    # Again with JSON log lines and the metrics endpoint: every line parses, and neither the
+    # lines nor a scrape holds a secret.
+    st.workers[0].stop()
+    port = free_ports(1)[0]
+    st.extra_env.update(
+        {
+            "PM_LOG_FORMAT": "json",
+            "S3W_METRICS_PORT": str(port),
+            "PYTHONWARNINGS": "ignore::UserWarning",  # Celery's "running as root" warning
+        }
+    )
+    json_worker = st.start_worker(concurrency=1, quiet=True)
+    json_tasks = [
+        st.send("s3_worker_add_doc_vers", doc_ver_ids=[str(rows[0].version_id)]),
+        st.send("s3_worker_add_doc_vers", doc_ver_ids=[str(missing.version_id), "bad-id"]),
+        st.send("s3_worker_generate_doc_thumbnail", doc_id=str(uuid.uuid4())),
+    ]
+    json_outcomes = json_worker.wait_for_outcomes(json_tasks, timeout=180)
+    lines = [line for line in json_worker.log().splitlines() if line.strip()]
+    not_json = []
+    for line in lines:
+        try:
+            json.loads(line)
+        except json.JSONDecodeError:
+            not_json.append(line)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+        scraped = response.read().decode()
+    worker_leaks += _leaks("\n".join(lines) + scraped, secrets)
     record(
         "Secrets: every s3w command (right and wrong S3 secret) and a worker",
         result=(
@@ -143,6 +175,10 @@ def test_no_secret_in_any_command_or_worker_output(
     assert codes["wrong upload " + str(sample) + " docvers/sample.pdf --json"] != 0
     assert "ok" in outcomes.values()
     assert "failed" in outcomes.values()
+    assert not_json == [], not_json[:5]
+    assert len(lines) > 5
+    assert sorted(json_outcomes.values()) == ["failed", "failed", "ok"], json_outcomes
+    assert "s3w_task_runs_total" in scraped
     shown = json.dumps(config)
     assert "PM_DB_URL" in shown or "db_url" in shown, shown[:500]
 

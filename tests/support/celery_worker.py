@@ -125,13 +125,16 @@ def start_worker(
     include: list[str] | None = None,
     timeout: float = 60,
     log_dir: Path | None = None,
+    quiet: bool = False,
 ) -> Worker:
-    """Start ``celery -A app worker`` and wait until it is ready to consume."""
+    """Start ``celery -A app worker`` and wait until it is ready to consume (``quiet``: no
+    banner, so the log holds log records only)."""
     hostname = f"s3w-test-{uuid.uuid4().hex[:8]}@localhost"
     argv = [
         sys.executable,
         "-m",
         "celery",
+        *(["--quiet"] if quiet else []),
         "-A",
         app,
         "worker",

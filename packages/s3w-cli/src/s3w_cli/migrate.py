@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperCommand
 
 from s3w_cli.output import expected_errors, print_json
+from s3w_cli.publish import publish
 
 if TYPE_CHECKING:
     from s3w_storage.migrate import (
@@ -137,6 +138,23 @@ def migrate(
             from s3w_storage.migrate import verify
 
             report = verify(source, target, jobs=jobs, expected=expected, listings=listings)
+    items = {
+        "copied": result.copied,
+        "unchanged": result.unchanged,
+        "failed": len(result.failures),
+        "deferred": result.deferred,
+        "source": result.source_objects,
+    }
+    if report is not None:
+        items["differences"] = len(report.missing) + len(report.different) + len(report.errors)
+    publish(
+        "migrate",
+        ok=result.ok and (report is None or report.ok),
+        seconds=result.seconds,
+        items=items,
+        sizes={"copied": result.copied_bytes},
+        dry_run=result.dry_run,
+    )
     if as_json:
         data: dict[str, Any] = {"migrate": result.to_dict()}
         if dry_run and plans:

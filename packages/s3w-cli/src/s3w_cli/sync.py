@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from s3w_cli.output import expected_errors, print_json
+from s3w_cli.publish import publish
 
 if TYPE_CHECKING:
     from s3w_storage.sync import SyncPlan, SyncResult
@@ -87,6 +88,20 @@ def sync(
             result = _with_progress(storage, root, options, plans.append)
         else:
             result = run_sync(storage, root, options, on_plan=plans.append)
+    publish(
+        "sync",
+        ok=result.ok,
+        seconds=result.seconds,
+        items={
+            "uploaded": result.uploaded,
+            "deleted": result.deleted,
+            "unchanged": result.unchanged,
+            "failed": len(result.failures),
+            "local": result.local_files,
+        },
+        sizes={"uploaded": result.uploaded_bytes},
+        dry_run=result.dry_run,
+    )
     if as_json:
         data = result.to_dict()
         if dry_run and plans:

@@ -23,12 +23,15 @@ def worker(
     """Start ``celery -A s3w_tasks.celery_app worker -Q <queues>``; extra options go to Celery."""
     with expected_errors():
         from s3w_tasks.contract import default_queues
+        from s3w_tasks.settings import get_settings
 
         chosen = queues or ",".join(default_queues())
+        # JSON log lines: no banner on stdout, so every line printed is a log record.
+        quiet = ["--quiet"] if get_settings().log_format == "json" else []
     celery = shutil.which("celery", path=os.path.dirname(sys.executable)) or shutil.which("celery")
     if celery is None:
         fail("the celery command is not installed (pip install s3w-tasks)")
-    argv = [celery, "-A", "s3w_tasks.celery_app", "worker", "-Q", chosen, *ctx.args]
+    argv = [celery, *quiet, "-A", "s3w_tasks.celery_app", "worker", "-Q", chosen, *ctx.args]
     if print_command:
         typer.echo(" ".join(argv))
         return

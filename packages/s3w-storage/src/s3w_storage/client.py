@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from s3w_storage import observe
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client as S3Client
 
@@ -42,12 +44,13 @@ def make_client(settings: StorageSettings, *, pool_size: int | None = None) -> S
     if credentials is not None:
         kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"] = credentials
     session = boto3.session.Session()
-    return session.client(
+    client = session.client(
         "s3",
         endpoint_url=settings.effective_endpoint,
         config=client_config(settings, pool_size=pool_size),
         **kwargs,
     )
+    return observe.attach(client)
 
 
 class _PerProcess:

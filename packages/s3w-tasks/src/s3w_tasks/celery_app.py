@@ -68,7 +68,11 @@ def celery_config() -> dict[str, Any]:
 
 app.add_defaults(celery_config)
 
-# Registers the contract's tasks on ``app`` (the modules import ``app`` from here), and
-# s3w's own distributed-sync shard task (not sent by Papermerge core).
+# Registers the contract's tasks on ``app`` (the modules import ``app`` from here) and
+# s3w's own distributed-sync shard task (not sent by Papermerge core); connects the metrics',
+# the task statistics' and the JSON log lines' Celery signals (they act only when enabled).
+from s3w_tasks import jsonlog as _jsonlog  # noqa: E402, F401
+from s3w_tasks import metrics as _metrics  # noqa: E402, F401
 from s3w_tasks import shard_sync as _shard_sync  # noqa: E402, F401
 from s3w_tasks import tasks as _tasks  # noqa: E402, F401
+from s3w_tasks import taskstats as _taskstats  # noqa: E402, F401

@@ -1,4 +1,5 @@
-"""Logging for the worker: ``PM_LOG_CONFIG`` (YAML dictConfig) when it exists, else a default."""
+"""Logging for the worker: ``PM_LOG_CONFIG`` (YAML dictConfig) when it exists, else a default;
+``PM_LOG_FORMAT=json`` gives either one the JSON lines of :mod:`s3w_tasks.jsonlog`."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def configure_logging(config_path: str | None = None, level: str | None = None) 
         config.setdefault("version", 1)
         config.setdefault("disable_existing_loggers", False)
         logging.config.dictConfig(config)
+        _format(settings.log_format)
         return path
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(DEFAULT_FORMAT))
@@ -37,4 +39,12 @@ def configure_logging(config_path: str | None = None, level: str | None = None) 
     root.setLevel((level or settings.log_level).upper())
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+    _format(settings.log_format)
     return "default"
+
+
+def _format(kind: str) -> None:
+    if kind == "json":
+        from s3w_tasks.jsonlog import use_json
+
+        use_json()

@@ -8,7 +8,7 @@ what only the worker needs: the broker, the database, queue names, limits and lo
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +46,18 @@ class TaskSettings(BaseSettings):
     )
     log_config: str = Field(DEFAULT_LOG_CONFIG, validation_alias=_env("PM_LOG_CONFIG"))
     log_level: str = Field("INFO", validation_alias=_env("PM_LOG_LEVEL", "S3W_LOG_LEVEL"))
+    log_format: Literal["text", "json"] = Field("text", validation_alias=_env("PM_LOG_FORMAT"))
+
+    # Observability (docs/observability.md).
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, validation_alias=_env("S3W_METRICS_PORT")
+    )
+    metrics_addr: str = Field("127.0.0.1", validation_alias=_env("S3W_METRICS_ADDR"))
+    metrics_state: bool = Field(True, validation_alias=_env("S3W_METRICS_STATE"))
+    metrics_state_timeout: float = Field(
+        2.0, gt=0, le=60, validation_alias=_env("S3W_METRICS_STATE_TIMEOUT")
+    )
+    pushgateway_url: SecretStr | None = Field(None, validation_alias=_env("S3W_PUSHGATEWAY_URL"))
 
     # Delivery and retries.
     soft_time_limit: int = Field(
@@ -75,6 +87,11 @@ class TaskSettings(BaseSettings):
     not_ready_retry_delay: float = Field(
         5.0, gt=0, le=3600, validation_alias=_env("S3W_NOT_READY_RETRY_DELAY")
     )
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("s3_queue_name", "s3_preview_queue_name", mode="before")
     @classmethod

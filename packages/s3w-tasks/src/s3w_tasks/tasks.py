@@ -25,7 +25,7 @@ from billiard.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, Worker
 from celery import Task
 from celery.signals import setup_logging, task_failure, worker_process_init
 
-from s3w_tasks import contract, operations
+from s3w_tasks import contract, jsonlog, operations
 from s3w_tasks.celery_app import app
 from s3w_tasks.errors import NotReady, PermanentError, describe, is_transient
 from s3w_tasks.settings import get_settings
@@ -151,7 +151,14 @@ def _run(task: ContractTask, ids: dict[str, Any], call: Callable[[bool], Any]) -
             f"delivered {number} times without finishing (it may be stopping its worker); given up"
         )
         task.abandon(dict(request.kwargs or {}), message, task_id)
-        log.error("task=%s id=%s %s outcome=failed error=%s", task.name, task_id, label, message)
+        log.error(
+            "task=%s id=%s %s outcome=failed error=%s",
+            task.name,
+            task_id,
+            label,
+            message,
+            extra=jsonlog.outcome("failed", error=message),
+        )
         raise PermanentError(message)
     last = (request.retries or 0) >= settings.max_retries
     try:
@@ -166,6 +173,7 @@ def _run(task: ContractTask, ids: dict[str, Any], call: Callable[[bool], Any]) -
             label,
             time.monotonic() - started,
             message,
+            extra=jsonlog.outcome("failed", duration=time.monotonic() - started, error=message),
         )
         raise PermanentError(message) from None
     except EXPECTED as exc:
@@ -187,6 +195,12 @@ def _run(task: ContractTask, ids: dict[str, Any], call: Callable[[bool], Any]) -
                 countdown,
                 duration,
                 describe(exc),
+                extra=jsonlog.outcome(
+                    "retry",
+                    duration=duration,
+                    error=describe(exc),
+                    attempt=(request.retries or 0) + 1,
+                ),
             )
             raise task.retry(
                 exc=exc, countdown=countdown, max_retries=settings.max_retries
@@ -198,6 +212,7 @@ def _run(task: ContractTask, ids: dict[str, Any], call: Callable[[bool], Any]) -
             label,
             duration,
             describe(exc),
+            extra=jsonlog.outcome("failed", duration=duration, error=describe(exc)),
         )
         raise
     log.info(
@@ -207,6 +222,7 @@ def _run(task: ContractTask, ids: dict[str, Any], call: Callable[[bool], Any]) -
         label,
         time.monotonic() - started,
         result,
+        extra=jsonlog.outcome("ok", duration=time.monotonic() - started),
     )
     return result
 
@@ -382,4 +398,5 @@ def _on_task_failure(
         task_id,
         _label(dict(kwargs or {})),
         message,
+        extra=jsonlog.outcome("failed", error=message),
     )

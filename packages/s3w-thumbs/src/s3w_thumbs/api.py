@@ -6,7 +6,7 @@ from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
 
-from s3w_thumbs import render_image
+from s3w_thumbs import observe, render_image
 from s3w_thumbs.deadline import Deadline
 from s3w_thumbs.errors import CorruptDocument, InvalidSetting, PageOutOfRange
 from s3w_thumbs.kinds import Kind, Source, detect_kind
@@ -41,11 +41,15 @@ def _render_pages(
 
     unique = sorted(set(widths.values()))
     if kind is Kind.PDF:
-        pages = choose_renderer(renderer).render_pages(path, page_numbers, unique, deadline_for)
+        chosen = choose_renderer(renderer)
+        renderer_name = chosen.name
+        pages = chosen.render_pages(path, page_numbers, unique, deadline_for)
     else:
+        renderer_name = "pillow"
         pages = (render_image.render(path, n, unique, deadline_for(n)) for n in page_numbers)
     with closing(pages):  # closes the document even when the caller stops early
-        for number, images in zip(page_numbers, pages, strict=True):
+        drawn = observe.timed(pages, kind.value, renderer_name)
+        for number, images in zip(page_numbers, drawn, strict=True):
             by_width = dict(zip(unique, images, strict=True))
             yield number, {name: by_width[width] for name, width in widths.items()}
 

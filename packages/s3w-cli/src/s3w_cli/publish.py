@@ -1,0 +1,27 @@
+"""The end of a one-off command (sync, migrate, and any later one of the kind): its summary
+recorded for ``s3w status`` and pushed to ``S3W_PUSHGATEWAY_URL`` (s3w_tasks.summary)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def publish(
+    command: str,
+    *,
+    ok: bool,
+    seconds: float,
+    items: dict[str, int],
+    sizes: dict[str, int],
+    dry_run: bool = False,
+) -> None:
+    """Publish a run's summary; a problem doing so is one warning line, never a failure of
+    the run itself. A dry run publishes nothing."""
+    if dry_run:
+        return
+    from s3w_tasks.summary import RunSummary
+    from s3w_tasks.summary import publish as send
+
+    summary = RunSummary(command=command, ok=ok, seconds=seconds, items=items, bytes=sizes)
+    for problem in send(summary):
+        typer.echo(f"warning: {problem}", err=True)
