@@ -112,7 +112,7 @@ def _render_page(
         if not (page_width > 0 and page_height > 0):
             raise CorruptDocument(f"{path.name}: page {page_number} has an empty page box")
         heights = [scaled_height(page_width, page_height, width) for width in widths]
-        fast = scanned.plan(page, path, (page_width, page_height))
+        fast = scanned.plan(page, path)
         drawn = scanned.render(fast, widths, heights, deadline) if fast is not None else None
         if drawn is not None:
             return drawn
