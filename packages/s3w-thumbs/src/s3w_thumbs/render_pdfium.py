@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
-from s3w_thumbs import jpeg
+from s3w_thumbs import jpeg, scanned
 from s3w_thumbs.deadline import Deadline
 from s3w_thumbs.errors import CorruptDocument, EncryptedDocument, PageOutOfRange
 from s3w_thumbs.sizing import from_float32, scaled_height
@@ -111,10 +111,14 @@ def _render_page(
         page_height = from_float32(page.get_height())
         if not (page_width > 0 and page_height > 0):
             raise CorruptDocument(f"{path.name}: page {page_number} has an empty page box")
+        heights = [scaled_height(page_width, page_height, width) for width in widths]
+        fast = scanned.plan(page, path)
+        drawn = scanned.render(fast, widths, heights, deadline) if fast is not None else None
+        if drawn is not None:
+            return drawn
         out = []
-        for width in widths:
+        for width, height in zip(widths, heights, strict=True):
             deadline.check()
-            height = scaled_height(page_width, page_height, width)
             out.append(_draw(page, width, height, deadline))
         return out
     finally:
