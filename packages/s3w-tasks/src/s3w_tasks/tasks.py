@@ -156,6 +156,12 @@ def _run(task: ContractTask, ids: dict[str, Any], call: Callable[[bool], Any]) -
     last = (request.retries or 0) >= settings.max_retries
     try:
         result = call(last)
+    except MemoryError as exc:
+        # Celery would take the whole worker down for it; record it like any failure.
+        message = operations.reason(exc)
+        task.abandon(dict(request.kwargs or {}), message, task_id)
+        log.error("task=%s id=%s %s outcome=failed error=%s", task.name, task_id, label, message)
+        raise PermanentError(message) from None
     except SoftTimeLimitExceeded:
         message = f"stopped after {settings.soft_time_limit} s (S3W_TASK_SOFT_TIME_LIMIT)"
         task.abandon(dict(request.kwargs or {}), message, task_id)

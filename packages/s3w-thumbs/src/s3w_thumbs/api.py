@@ -6,7 +6,7 @@ from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
 
-from s3w_thumbs import render_image
+from s3w_thumbs import budget, render_image
 from s3w_thumbs.deadline import Deadline
 from s3w_thumbs.errors import CorruptDocument, InvalidSetting, PageOutOfRange
 from s3w_thumbs.kinds import Kind, Source, detect_kind
@@ -45,9 +45,12 @@ def _render_pages(
     else:
         pages = (render_image.render(path, n, unique, deadline_for(n)) for n in page_numbers)
     with closing(pages):  # closes the document even when the caller stops early
-        for number, images in zip(page_numbers, pages, strict=True):
-            by_width = dict(zip(unique, images, strict=True))
-            yield number, {name: by_width[width] for name, width in widths.items()}
+        try:
+            for number, images in zip(page_numbers, pages, strict=True):
+                by_width = dict(zip(unique, images, strict=True))
+                yield number, {name: by_width[width] for name, width in widths.items()}
+        except MemoryError as error:  # past the budget's checks: still one clear line
+            raise budget.out_of_memory(path.name) from error
 
 
 def _render(
