@@ -108,9 +108,24 @@ def parse_id(value: Any, what: str) -> str:
     return parse_ids(value, what)[0]
 
 
+def symlink_in(media_root: str | os.PathLike[str], path: Path) -> str | None:
+    """Why ``path`` may not be used when a part of it below the media root is a symbolic
+    link (None when none is). The policy for every path s3w reads or writes in the media
+    root: links are never followed (``s3w sync`` skips and counts them; docs/security.md)."""
+    root = Path(media_root)
+    current = root
+    for part in path.relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            return f"{current} is a symbolic link; s3w never follows links in the media root"
+    return None
+
+
 def ensure_local(storage: Storage, key: str) -> Path:
     """The media-root file for ``key``; downloaded atomically when it is not there yet."""
     path = media_path(storage.settings.media_root, key)
+    if (why := symlink_in(storage.settings.media_root, path)) is not None:
+        raise PermanentError(why)
     if path.is_file():
         return path
     try:
@@ -175,6 +190,9 @@ def add_doc_vers(doc_ver_ids: Any) -> dict[str, Any]:
                 problems.append(f"version {ident}: {exc}")
                 continue
             path = media_path(storage.settings.media_root, key)
+            if (why := symlink_in(storage.settings.media_root, path)) is not None:
+                problems.append(f"version {ident}: {why}")
+                continue
             try:
                 storage.upload_file(path, key)
             except FileNotFoundError:
