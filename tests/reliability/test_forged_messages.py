@@ -82,6 +82,7 @@ def test_forged_delete_on_the_papermerge_queue_deletes_nothing(fs: Stack) -> Non
     log = fs.workers[0].log()
     record(
         "Forged delete message (Papermerge worker)",
+        block="security",
         result=f"{len(keys & left)}/{len(keys)} objects kept",
         figure=f"{len(keys - left)} deleted",
     )
@@ -178,6 +179,7 @@ def test_fleet_worker_runs_only_what_the_operator_signed(fleet: Stack) -> None:
     assert after == left - {one}, f"expected only {one} deleted, bucket now {sorted(after)}"
     record(
         "Forged and unsigned fleet messages",
+        block="security",
         result=(
             f"{len(cases)}/{len(cases)} refused (unsigned x2, other key, altered, expired, "
             f"not a full mirror); {len(keys & left)}/{len(keys)} objects kept; key in log: no"

@@ -89,6 +89,7 @@ def test_corpus_renders_within_the_memory_budget(tmp_path: Path, renderer: str) 
             problems.append(f"{item.name} ({item.what}): peak RSS {rss // 1024} MiB")
     record(
         f"Hostile corpus, rendered ({renderer})",
+        block="hostile,security",
         result=f"{len(outcomes)} files, {len(problems)} crashes or over budget",
         figure=f"peak RSS {worst[0] / 1024:.0f} MiB ({worst[1]}), budget {RSS_BUDGET_MIB} MiB",
         peak_rss_kib=worst[0],
@@ -196,6 +197,7 @@ def test_corpus_through_the_worker_leaves_nothing_stuck(cs: Stack, tmp_path: Pat
     }
     record(
         "Hostile corpus through the worker",
+        block="hostile,security",
         result=(
             f"{len(items)} uploads: {stuck} documents stuck pending/converting; page-image batch "
             f"{outcomes.get(batch)}, {len(rendered)}/{len(batch_pages) - 1} good pages rendered"

@@ -42,6 +42,7 @@ def test_ids_with_control_characters_are_escaped(make_stack: Callable[..., Stack
     raw_controls = [line for line in log.splitlines() if "\x1b" in line or "\u2028" in line]
     record(
         "Forged log lines (ids with newlines and escapes)",
+        block="security",
         result=f"{len(tasks)} tasks ({sorted(outcomes.values())}); forged lines: {len(forged)}",
         figure=f"{len(forged) + len(raw_controls)} forged or raw control characters",
     )

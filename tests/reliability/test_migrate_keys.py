@@ -65,6 +65,7 @@ def test_migrate_refuses_keys_that_are_not_safe_relative_keys(s3_service: Any) -
         copied = {o["Key"] for o in client.list_objects_v2(Bucket=buckets[1]).get("Contents", [])}
         record(
             "Migrate: unsafe keys in the source listing",
+            block="security",
             result=f"{len(HOSTILE)} unsafe keys listed; planned copies {sorted(copies)}; "
             f"refused {len(refused)}",
             figure=f"{len(set(HOSTILE) & copies)} unsafe keys planned for copying",

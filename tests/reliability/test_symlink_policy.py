@@ -51,6 +51,7 @@ def test_links_in_the_media_root_are_never_followed(
     row = pm.document_row(st.db_url, file_link.doc_id)
     record(
         "Symlinks in the media root (add_doc_vers, thumbnail)",
+        block="security,hostile",
         result=f"uploaded {uploaded}; thumbnail through a link: {thumbnail}; "
         f"preview {row['preview_status']}",
         figure="0 links followed",

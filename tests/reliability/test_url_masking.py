@@ -68,6 +68,7 @@ def test_passwords_with_delimiters_are_masked(
             leaks.append(f"{secret!r}: {found} in {out[:600]!r}")
     record(
         f"Passwords with / # ? @ : % in URLs (s3w {command[0]})",
+        block="security",
         result=f"{len(PASSWORDS)} passwords in PM_DB_URL and PM_REDIS_URL, {len(leaks)} leaked",
         figure=f"{len(leaks)} leaks",
     )
