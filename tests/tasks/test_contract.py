@@ -26,9 +26,7 @@ def test_registered_tasks_equal_the_contract() -> None:
     assert {n: contract.TASK_QUEUES[n] for n in CONTRACT} == QUEUES
 
 
-@pytest.mark.parametrize(
-    ("key", "expected"), [(None, []), ("k" * 32, ["s3w_tasks.shard_sync"])]
-)
+@pytest.mark.parametrize(("key", "expected"), [(None, []), ("k" * 32, ["s3w_tasks.shard_sync"])])
 def test_fleet_tasks_are_included_only_with_the_key(
     monkeypatch: pytest.MonkeyPatch, key: str | None, expected: list[str]
 ) -> None:
