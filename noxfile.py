@@ -154,10 +154,11 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=PYTHONS[0])
 def reliability(session: nox.Session) -> None:
     """Faults, load, hostile input and secrets (tests/reliability), small by default;
-    `-- --full` for the sizes docs/reliability.md reports. Ends with the results table."""
+    `-- --full` for the sizes docs/reliability.md reports. Ends with the results table;
+    `-- --write-docs` also writes the generated blocks of docs/reliability.md and security.md."""
     _install(session, LAYERS["cli"], "test")
     full = "--full" in session.posargs
-    args = [a for a in session.posargs if a != "--full"]
+    args = [a for a in session.posargs if a not in ("--full", "--write-docs")]
     results = Path(session.create_tmp()).resolve() / f"reliability-{'full' if full else 'ci'}.jsonl"
     results.unlink(missing_ok=True)
     env = {
@@ -169,6 +170,11 @@ def reliability(session: nox.Session) -> None:
     finally:
         if results.exists():
             session.run("python", "tests/reliability/report.py", str(results))
+            if "--write-docs" in session.posargs:  # the generated blocks of the docs
+                for doc in ("docs/reliability.md", "docs/security.md"):
+                    session.run(
+                        "python", "tests/reliability/report.py", "--write", doc, str(results)
+                    )
 
 
 # The container files: no Docker engine is needed for either session.

@@ -70,6 +70,9 @@ def settings_env(
         "PM_REDIS_URL": redis_url,
         "PM_S3_QUEUE_NAME": queue,
         "PM_S3_PREVIEW_QUEUE_NAME": queue + "-preview",
+        # Shards are signed fleet tasks, here on the queue the workers consume.
+        "S3W_FLEET_KEY": "bench-fleet-key-" + "0" * 32,
+        "S3W_FLEET_QUEUE_NAME": queue,
         "PM_LOG_CONFIG": str(media.parent / "no-log-config.yaml"),
     }
 

@@ -12,7 +12,12 @@ from typer.testing import CliRunner
 from s3w_cli.output import state
 
 #: Environment variables whose values must never appear in any command's output.
-SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "R2_SECRET_ACCESS_KEY", "S3W_TEST_DB_PASSWORD")
+SECRET_VARIABLES = (
+    "AWS_SECRET_ACCESS_KEY",
+    "R2_SECRET_ACCESS_KEY",
+    "S3W_TEST_DB_PASSWORD",
+    "S3W_FLEET_KEY",
+)
 
 
 @pytest.fixture

@@ -219,3 +219,21 @@ def test_worker_runs_celery_on_the_papermerge_queues(
     )
     assert done.returncode == 0, done.stderr
     assert "Usage: celery worker" in done.stdout
+
+
+def test_worker_fleet_adds_the_fleet_queue_and_needs_the_key(
+    s3w: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from s3w_tasks.settings import get_settings
+
+    monkeypatch.setenv("PM_PREFIX", "tenant")
+    monkeypatch.delenv("S3W_FLEET_KEY", raising=False)
+    get_settings.cache_clear()
+    refused = s3w("worker", "--fleet", "--print-command", code=1)
+    assert "S3W_FLEET_KEY is not set" in refused.stderr
+    monkeypatch.setenv("S3W_FLEET_KEY", "f" * 40)
+    get_settings.cache_clear()
+    line = s3w("worker", "--fleet", "--print-command").stdout.split()
+    assert line[line.index("-Q") + 1] == "tenant_s3,tenant_s3preview,tenant_s3fleet"
+    assert "f" * 40 not in " ".join(line)
+    get_settings.cache_clear()

@@ -33,10 +33,15 @@ def results_path() -> Path:
     return ROOT / "build" / "reliability" / f"results-{'full' if full_size() else 'ci'}.jsonl"
 
 
-def record(scenario: str, *, result: str, figure: str, **numbers: Any) -> None:
-    """Append one scenario's outcome: what happened (``result``) and its figure."""
+def record(
+    scenario: str, *, result: str, figure: str, block: str | None = None, **numbers: Any
+) -> None:
+    """Append one scenario's outcome: what happened (``result``) and its figure. ``block``
+    names the generated block(s) of the docs (comma-separated) that ``report.py --write``
+    puts the row in."""
     line = {
         "scenario": scenario,
+        "block": block,
         "size": "full" if full_size() else "ci",
         "result": result,
         "figure": figure,

@@ -15,6 +15,9 @@ from typing import Any
 from tests.support.celery_worker import Worker, start_worker
 from tests.tasks.conftest import stack_env
 
+#: A fleet key for test clusters (tests of refusals use other values).
+FLEET_KEY = "test-fleet-key-" + "0123456789abcdef" * 2
+
 
 def cluster_env(
     s3: Any,
@@ -29,6 +32,9 @@ def cluster_env(
     env = stack_env(s3, bucket=bucket, db_url="", broker_url=broker_url, media_root=media_root)
     del env["PM_DB_URL"]
     env.update({"PM_S3_QUEUE_NAME": queue, "PM_S3_PREVIEW_QUEUE_NAME": f"{queue}-preview"})
+    # Shards are fleet tasks: signed with this key and sent to the fleet queue (here the
+    # same name as the s3 queue, which the workers consume).
+    env.update({"S3W_FLEET_KEY": FLEET_KEY, "S3W_FLEET_QUEUE_NAME": queue})
     env.update(extra or {})
     return env
 

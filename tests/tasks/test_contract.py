@@ -14,17 +14,37 @@ CONTRACT = set(QUEUES)
 def test_registered_tasks_equal_the_contract() -> None:
     from s3w_tasks import contract
     from s3w_tasks.celery_app import app
-    from s3w_tasks.shard_sync import TASK_NAMES as OWN_TASKS
+    from s3w_tasks.fleet import TASK_NAMES as OWN_TASKS
 
+    # s3w's own (fleet) tasks are registered only by a worker holding S3W_FLEET_KEY (through
+    # the app's ``include``); the app as imported registers the Papermerge contract alone.
     registered = {name for name in app.tasks if not name.startswith("celery.")}
-    # s3w's own tasks (the distributed-sync shard) are registered too but are not part of
-    # the Papermerge contract; compare only the rest, and keep the two sets apart.
-    assert registered >= OWN_TASKS
     assert not OWN_TASKS & CONTRACT
-    registered -= OWN_TASKS
+    registered -= OWN_TASKS  # present only if this process imported the fleet module
     assert registered == CONTRACT, f"registered {sorted(registered)}, contract {sorted(CONTRACT)}"
     assert set(contract.TASK_NAMES) == CONTRACT
     assert {n: contract.TASK_QUEUES[n] for n in CONTRACT} == QUEUES
+
+
+@pytest.mark.parametrize(("key", "expected"), [(None, []), ("k" * 32, ["s3w_tasks.shard_sync"])])
+def test_fleet_tasks_are_included_only_with_the_key(
+    monkeypatch: pytest.MonkeyPatch, key: str | None, expected: list[str]
+) -> None:
+    from s3w_tasks.celery_app import celery_config
+    from s3w_tasks.settings import get_settings
+
+    if key is None:
+        monkeypatch.delenv("S3W_FLEET_KEY", raising=False)
+    else:
+        monkeypatch.setenv("S3W_FLEET_KEY", key)
+    get_settings.cache_clear()
+    try:
+        config = celery_config()
+    finally:
+        get_settings.cache_clear()
+    assert config["include"] == expected
+    # The fleet queue is never among the queues a worker started without -Q consumes.
+    assert all(q.name != "s3fleet" for q in config["task_queues"])
 
 
 def test_compat_module_is_the_same_app() -> None:

@@ -7,7 +7,6 @@ import json
 import sys
 from collections.abc import Iterator
 from typing import Any, NoReturn
-from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
@@ -24,8 +23,10 @@ state = State()
 
 
 def fail(message: str) -> NoReturn:
-    """Print ``message`` as one line on stderr and exit 1."""
-    typer.echo(f"error: {message}", err=True)
+    """Print ``message`` as one line on stderr and exit 1 (configured passwords scrubbed)."""
+    from s3w_cli.masking import scrub
+
+    typer.echo(f"error: {scrub(message)}", err=True)
     raise typer.Exit(1)
 
 
@@ -65,6 +66,13 @@ def expected_errors() -> Iterator[None]:
 
 
 def one_line(exc: BaseException) -> str:
+    """The error as one line, with every configured URL password scrubbed from it."""
+    from s3w_cli.masking import scrub
+
+    return scrub(_one_line(exc))
+
+
+def _one_line(exc: BaseException) -> str:
     if "sqlalchemy" in sys.modules and "s3w_tasks.errors" in sys.modules:
         from s3w_tasks.errors import describe
 
@@ -76,19 +84,11 @@ def one_line(exc: BaseException) -> str:
 
 
 def mask_url(url: str | None) -> str | None:
-    """``scheme://user:********@host/path``: the password (and any query secrets) hidden."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        user = parts.username or ""
-        host = netloc.rsplit("@", 1)[1]
-        netloc = f"{user}:{MASK}@{host}"
-    query = parts.query
-    if query and any(k in query.lower() for k in ("password", "secret", "token", "key")):
-        query = MASK
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """``scheme://user:********@host/path``: the password hidden under every parser's reading
+    (see :mod:`s3w_cli.masking`)."""
+    from s3w_cli.masking import mask_url as masked
+
+    return masked(url)
 
 
 def print_json(data: Any) -> None:

@@ -1,4 +1,5 @@
-"""``s3w worker``: exec the Celery worker on the Papermerge queues."""
+"""``s3w worker``: exec the Celery worker on the Papermerge queues (``--fleet``: and the
+fleet queue of signed distributed-sync shards)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ def worker(
     queues: str | None = typer.Option(
         None, "--queues", "-Q", help="Comma-separated queues (default: the s3 and preview queues)."
     ),
+    fleet: bool = typer.Option(
+        False,
+        "--fleet",
+        help="Also consume the fleet queue (signed distributed-sync shards; needs S3W_FLEET_KEY).",
+    ),
     print_command: bool = typer.Option(
         False, "--print-command", help="Print the celery command line instead of running it."
     ),
@@ -28,6 +34,11 @@ def worker(
         chosen = queues or ",".join(default_queues())
         # JSON log lines: no banner on stdout, so every line printed is a log record.
         quiet = ["--quiet"] if get_settings().log_format == "json" else []
+        if fleet:
+            from s3w_tasks.fleet import fleet_queue, require_key
+
+            require_key()
+            chosen = ",".join(dict.fromkeys([*chosen.split(","), fleet_queue()]))
     celery = shutil.which("celery", path=os.path.dirname(sys.executable)) or shutil.which("celery")
     if celery is None:
         fail("the celery command is not installed (pip install s3w-tasks)")

@@ -19,6 +19,7 @@ def celery_config() -> dict[str, Any]:
     from kombu.entity import Exchange, Queue
 
     from s3w_tasks import contract
+    from s3w_tasks.fleet import fleet_modules
     from s3w_tasks.settings import get_settings
 
     settings = get_settings()
@@ -51,6 +52,9 @@ def celery_config() -> dict[str, Any]:
         "task_time_limit": settings.time_limit,
         "worker_send_task_events": False,
         "worker_hijack_root_logger": False,
+        # s3w's own (fleet) tasks are registered only on a worker that holds S3W_FLEET_KEY;
+        # their queue is consumed only when asked for (``s3w worker --fleet``).
+        "include": fleet_modules(),
     }
     if settings.concurrency:
         config["worker_concurrency"] = settings.concurrency
@@ -68,11 +72,11 @@ def celery_config() -> dict[str, Any]:
 
 app.add_defaults(celery_config)
 
-# Registers the contract's tasks on ``app`` (the modules import ``app`` from here) and
-# s3w's own distributed-sync shard task (not sent by Papermerge core); connects the metrics',
-# the task statistics' and the JSON log lines' Celery signals (they act only when enabled).
+# Registers the contract's tasks on ``app`` (the modules import ``app`` from here); s3w's own
+# distributed-sync shard task is registered through ``include`` above, only with the key.
+# Connects the metrics', the task statistics' and the JSON log lines' Celery signals (they act
+# only when enabled).
 from s3w_tasks import jsonlog as _jsonlog  # noqa: E402, F401
 from s3w_tasks import metrics as _metrics  # noqa: E402, F401
-from s3w_tasks import shard_sync as _shard_sync  # noqa: E402, F401
 from s3w_tasks import tasks as _tasks  # noqa: E402, F401
 from s3w_tasks import taskstats as _taskstats  # noqa: E402, F401

@@ -339,13 +339,16 @@ def distributed_sync(
     the visibility timeout; a shard that runs twice finds its files unchanged.
     """
     from s3w_storage.objects import get_storage
-    from s3w_tasks import contract
-    from s3w_tasks.shard_sync import SYNC_SHARD, options_to_kwargs
+    from s3w_tasks import fleet
+    from s3w_tasks.settings import get_settings
+
+    key = fleet.require_key()  # before anything: a run nobody can verify would only stall
+    ttl = get_settings().fleet_message_ttl
 
     options = options or SyncOptions()
     storage = storage or get_storage()
     root = check_media_root(media_root if media_root is not None else storage.settings.media_root)
-    queue = queue or contract.s3_queue()
+    queue = queue or fleet.fleet_queue()
     client = redis_client or runs.connect()
     run_id = uuid.uuid4().hex
     started = time.monotonic()
@@ -361,7 +364,7 @@ def distributed_sync(
         "prefix": storage.prefix,
         "since": _server_time(storage),
     }
-    sent_options = options_to_kwargs(options)
+    sent_options = fleet.options_to_kwargs(options)
 
     sender = sender_app()
     queued = queue_length(queue)
@@ -376,8 +379,11 @@ def distributed_sync(
             "options": shard_options,
             "phase": phase,
         }
+        if phase == "delete":  # a worker holding fewer of these files refuses to delete
+            kwargs["local_files"] = local_count(root, groups[shard], options)
         sent[phase, shard] = shard_options
-        sender.send_task(SYNC_SHARD, kwargs=kwargs, queue=queue)
+        signed = fleet.sign(fleet.SYNC_SHARD, kwargs, key, ttl=ttl)
+        sender.send_task(fleet.SYNC_SHARD, kwargs=signed, queue=queue)
 
     def resend(shards: list[str]) -> int:
         """Send the unfinished ``shards`` again if nothing is left in the queue."""
@@ -436,6 +442,15 @@ def distributed_sync(
     result.shards, result.folders, result.shards_retried = len(groups), len(layout.shards), retried
     result.shards_resent = sum(resends.values())
     return result
+
+
+def local_count(root: str, folders: list[str], options: SyncOptions) -> int:
+    """Regular files (after the include/exclude filters) the coordinator's media root holds
+    in ``folders``: the count a worker must match before it deletes there."""
+    from s3w_storage.sync.walk import walk
+
+    key_filter = KeyFilter(options.include, options.exclude)
+    return sum(len(walk(root, key_filter, within=folder).files) for folder in folders)
 
 
 @dataclass

@@ -46,10 +46,13 @@ def describe(exc: BaseException) -> str:
     """One line for logs and ``*_error`` columns: the message, never a URL or a secret.
 
     Database errors carry the SQL statement and parameters in ``str()``; only the driver's
-    first line is kept.
+    first line is kept. Whitespace runs become one space and other control characters are
+    escaped, so a name from a message cannot start a new line in a log or a column.
     """
     if isinstance(exc, DBAPIError):
         first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else ""
         return f"database error ({type(exc.orig).__name__}): {first}"[:500]
+    from s3w_tasks.logs import clean
+
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:500] if "\n" not in text else " ".join(text.split())[:500]
+    return clean(" ".join(text.split()), 500)

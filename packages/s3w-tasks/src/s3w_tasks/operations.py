@@ -57,6 +57,10 @@ KNOWN_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 
+#: Errors recorded on the document as ``failed`` (``MemoryError`` included: a render that
+#: ran out of memory must not leave the document pending or converting).
+RECORDED_ERRORS: tuple[type[BaseException], ...] = (*KNOWN_ERRORS, MemoryError)
+
 #: Namespace for the id of the PDF version made from an uploaded image: the same upload
 #: always converts to the same version id, so a second delivery finds the first one's work.
 CONVERSION_NAMESPACE = uuid.UUID("9b0f3c52-8c3e-4a55-9d1e-3f4b1f1c7a10")
@@ -104,9 +108,24 @@ def parse_id(value: Any, what: str) -> str:
     return parse_ids(value, what)[0]
 
 
+def symlink_in(media_root: str | os.PathLike[str], path: Path) -> str | None:
+    """Why ``path`` may not be used when a part of it below the media root is a symbolic
+    link (None when none is). The policy for every path s3w reads or writes in the media
+    root: links are never followed (``s3w sync`` skips and counts them; docs/security.md)."""
+    root = Path(media_root)
+    current = root
+    for part in path.relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            return f"{current} is a symbolic link; s3w never follows links in the media root"
+    return None
+
+
 def ensure_local(storage: Storage, key: str) -> Path:
     """The media-root file for ``key``; downloaded atomically when it is not there yet."""
     path = media_path(storage.settings.media_root, key)
+    if (why := symlink_in(storage.settings.media_root, path)) is not None:
+        raise PermanentError(why)
     if path.is_file():
         return path
     try:
@@ -115,6 +134,16 @@ def ensure_local(storage: Storage, key: str) -> Path:
         raise PermanentError(
             f"{key} is neither in the media root ({path}) nor in the bucket"
         ) from None
+
+
+def reason(exc: BaseException) -> str:
+    """:func:`describe`, and for a ``MemoryError`` (which has no message) what happened."""
+    if isinstance(exc, MemoryError):
+        return (
+            "ran out of memory; the file is too large to process "
+            "(S3W_MAX_RENDER_PIXELS, S3W_RENDER_MEMORY_LIMIT)"
+        )
+    return describe(exc)
 
 
 def _now() -> datetime:
@@ -161,6 +190,9 @@ def add_doc_vers(doc_ver_ids: Any) -> dict[str, Any]:
                 problems.append(f"version {ident}: {exc}")
                 continue
             path = media_path(storage.settings.media_root, key)
+            if (why := symlink_in(storage.settings.media_root, path)) is not None:
+                problems.append(f"version {ident}: {why}")
+                continue
             try:
                 storage.upload_file(path, key)
             except FileNotFoundError:
@@ -380,13 +412,13 @@ def generate_doc_thumbnail(
         path = ensure_local(storage, docver_key(version[0], version[1]))
         jpeg = render_thumbnail(path)
         storage.upload_bytes(jpeg, thumbnail_key(ident), content_type="image/jpeg")
-    except KNOWN_ERRORS as exc:
+    except RECORDED_ERRORS as exc:
         if is_transient(exc) and not last_attempt:
             raise
-        fail_thumbnail(ident, describe(exc), token)
+        fail_thumbnail(ident, reason(exc), token)
         if isinstance(exc, PermanentError) or is_transient(exc):
             raise
-        raise PermanentError(f"thumbnail of document {ident}: {describe(exc)}") from exc
+        raise PermanentError(f"thumbnail of document {ident}: {reason(exc)}") from exc
     return "ready" if _finish_thumbnail(ident, token) else "superseded"
 
 
@@ -453,8 +485,9 @@ def generate_page_images(page_ids: Any) -> dict[str, Any]:
         try:
             path = ensure_local(storage, docver_key(row.ver, row.file_name))
             images = render_page_previews(path, row.number)
-        except (PermanentError, ThumbnailError, InvalidKey) as exc:
-            problems.append(f"page {ident}: {describe(exc)}")
+        except (PermanentError, ThumbnailError, InvalidKey, OSError, MemoryError) as exc:
+            # One bad page is reported; the rest of the batch is still rendered.
+            problems.append(f"page {ident}: {reason(exc)}")
             continue
         rendered += 1
         for size, jpeg in images.items():
@@ -547,13 +580,13 @@ def process_upload(
     ver = parse_id(document_version_id, "document version id")
     try:
         return _process_upload(doc, ver, normalize_lang(lang), user_id)
-    except KNOWN_ERRORS as exc:
+    except RECORDED_ERRORS as exc:
         if is_transient(exc) and not last_attempt:
             raise
-        fail_upload(doc, describe(exc))
+        fail_upload(doc, reason(exc))
         if isinstance(exc, PermanentError) or is_transient(exc):
             raise
-        raise PermanentError(f"processing document {doc}: {describe(exc)}") from exc
+        raise PermanentError(f"processing document {doc}: {reason(exc)}") from exc
 
 
 def _process_upload(doc: str, ver: str, lang: str | None, user_id: Any) -> dict[str, Any]:

@@ -44,6 +44,12 @@ class TaskSettings(BaseSettings):
     progress_redis_url: SecretStr | None = Field(
         None, validation_alias=_env("S3W_PROGRESS_REDIS_URL")
     )
+    # Fleet tasks (distributed sync): the signing key, their queue, how long a message holds.
+    fleet_key: SecretStr | None = Field(None, validation_alias=_env("S3W_FLEET_KEY"))
+    fleet_queue_name: str | None = Field(None, validation_alias=_env("S3W_FLEET_QUEUE_NAME"))
+    fleet_message_ttl: int = Field(
+        6 * 3600, ge=60, le=7 * 86_400, validation_alias=_env("S3W_FLEET_MESSAGE_TTL")
+    )
     log_config: str = Field(DEFAULT_LOG_CONFIG, validation_alias=_env("PM_LOG_CONFIG"))
     log_level: str = Field("INFO", validation_alias=_env("PM_LOG_LEVEL", "S3W_LOG_LEVEL"))
     log_format: Literal["text", "json"] = Field("text", validation_alias=_env("PM_LOG_FORMAT"))
@@ -88,12 +94,26 @@ class TaskSettings(BaseSettings):
         5.0, gt=0, le=3600, validation_alias=_env("S3W_NOT_READY_RETRY_DELAY")
     )
 
+    @field_validator("fleet_key", mode="before")
+    @classmethod
+    def _fleet_key(cls, value: object) -> object:
+        from s3w_tasks.fleet import MIN_KEY_LENGTH
+
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and len(value.strip()) < MIN_KEY_LENGTH:
+            raise ValueError(
+                f"S3W_FLEET_KEY must be at least {MIN_KEY_LENGTH} characters "
+                "(e.g. openssl rand -hex 32)"
+            )
+        return value.strip() if isinstance(value, str) else value
+
     @field_validator("log_format", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("s3_queue_name", "s3_preview_queue_name", mode="before")
+    @field_validator("s3_queue_name", "s3_preview_queue_name", "fleet_queue_name", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # An empty queue name cannot be consumed; treat ``PM_S3_QUEUE_NAME=`` as unset.

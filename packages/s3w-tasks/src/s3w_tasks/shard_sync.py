@@ -1,7 +1,8 @@
 """``s3w_sync_shard``: one folder prefix of a distributed sync, run by the ``s3w sync`` engine.
 
 The task is s3w's own (Papermerge core never sends it), so its name is kept out of
-:mod:`s3w_tasks.contract`. It walks the worker's ``PM_MEDIA_ROOT`` and lists the bucket only
+:mod:`s3w_tasks.contract`; it runs only on a signed message (:mod:`s3w_tasks.fleet`), and this
+module is imported only by a worker that holds ``S3W_FLEET_KEY``. It walks the worker's ``PM_MEDIA_ROOT`` and lists the bucket only
 under its folder prefixes (``SyncOptions.within``, one folder after another), diffs and uploads exactly as a local sync
 does, and pushes its result to the run's Redis record (:mod:`s3w_tasks.runs`). Running a shard
 twice is harmless: the second run finds the first one's uploads unchanged.
@@ -16,9 +17,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from s3w_storage.errors import InvalidArgument, InvalidKey
 from s3w_storage.sync import SyncOptions, SyncResult, build_plan, execute
-from s3w_tasks import runs
+from s3w_tasks import fleet, runs
 from s3w_tasks.celery_app import app
 from s3w_tasks.errors import PermanentError, TaskError, describe, is_transient
+from s3w_tasks.logs import clean
 from s3w_tasks.tasks import EXPECTED, ContractTask, _run
 
 if TYPE_CHECKING:
@@ -27,9 +29,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SYNC_SHARD: Final = "s3w_sync_shard"
-#: s3w's own task names: registered on the app, not part of the Papermerge contract.
-TASK_NAMES: Final[frozenset[str]] = frozenset({SYNC_SHARD})
+SYNC_SHARD: Final = fleet.SYNC_SHARD
+#: s3w's own task names: registered on a fleet worker, not part of the Papermerge contract.
+TASK_NAMES: Final[frozenset[str]] = fleet.TASK_NAMES
 #: A shard whose files failed (an outage mid-shard) runs again this many times before its
 #: failures are reported; only the failed files are uploaded again.
 FILE_FAILURE_RETRIES: Final = 2
@@ -37,19 +39,14 @@ PHASES: Final = ("sync", "delete")
 #: Folders of one shard synced side by side (each with its share of the request threads).
 FOLDERS_AT_ONCE: Final = 8
 #: The SyncOptions fields a coordinator may send (``within`` and ``processes`` are the task's).
-SENT_OPTIONS: Final = ("delete", "max_delete", "dry_run", "checksum", "include", "exclude", "jobs")
+SENT_OPTIONS: Final = fleet.SENT_OPTIONS
+options_to_kwargs = fleet.options_to_kwargs
 
 
 class ShardIncomplete(TaskError):
     """Some files of the shard failed; running the shard again may upload them."""
 
     transient = True
-
-
-def options_to_kwargs(options: SyncOptions) -> dict[str, Any]:
-    data = {name: getattr(options, name) for name in SENT_OPTIONS}
-    data["include"], data["exclude"] = list(options.include), list(options.exclude)
-    return data
 
 
 def options_from_kwargs(data: dict[str, Any] | None) -> SyncOptions:
@@ -68,14 +65,17 @@ def sync_shard(
     phase: str = "sync",
     storage: Storage | None = None,
     progress: Progress | None = None,
+    expect_local: int | None = None,
 ) -> SyncResult:
     """Sync the folder prefixes ``folders`` ('docvers/ab/', ...) of the media root, one after
     another, and sum the results (without Celery).
 
     Phase ``sync`` uploads and, with ``options.delete``, only counts the objects to delete;
     phase ``delete`` (sent once every shard's uploads succeeded) deletes them, refusing more
-    than ``options.max_delete`` in all. The worker runs one process per shard: no upload
-    processes.
+    than ``options.max_delete`` in all, and nothing at all when this media root holds fewer
+    files in the shard than ``expect_local`` (what the coordinator's media root holds: a
+    worker whose media root is not a full mirror must not delete what it does not see). The
+    worker runs one process per shard: no upload processes.
     """
     if phase not in PHASES:
         raise PermanentError(f"unknown shard phase {phase!r} (expected one of {PHASES})")
@@ -97,9 +97,27 @@ def sync_shard(
 
     results: list[SyncResult] = []
     if phase == "delete":  # one folder after another, within one bound for them all
+        if expect_local is None:
+            raise PermanentError("a delete phase without the coordinator's file count")
+        plans = [
+            build_plan(
+                storage,
+                storage.settings.media_root,
+                replace(options, within=folder, processes=0, jobs=jobs),
+            )
+            for folder in listed
+        ]
+        held = sum(plan.local_files for plan in plans)
+        if held < expect_local:
+            raise PermanentError(
+                f"this worker's media root holds {held} of the {expect_local} files the "
+                f"coordinator has in {', '.join(listed[:3])}: it is not a full mirror "
+                "(PM_MEDIA_ROOT must be the same files on every fleet worker); nothing deleted"
+            )
         budget = options.max_delete
-        for folder in listed:
-            results.append(one(folder, budget, jobs))
+        for folder, plan in zip(listed, plans, strict=True):
+            shard = replace(options, within=folder, processes=0, max_delete=budget, jobs=jobs)
+            results.append(execute(storage, plan, shard, progress=progress))
             budget = max(0, budget - results[-1].deleted)
     else:
         # Folders side by side: each costs a listing and an upload round trip, so over a
@@ -155,8 +173,13 @@ def error_record(within: str, phase: str, attempt: int, message: str) -> dict[st
 def _give_up(kwargs: dict[str, Any], message: str, task_id: str) -> None:
     """The task was abandoned outside its code (time limit, lost worker): tell the coordinator."""
     run_id, within = kwargs.get("run_id"), kwargs.get("within")
-    if not run_id or within is None:
+    key = fleet.fleet_key()
+    if not run_id or within is None or key is None:
         return
+    try:
+        fleet.verify(SYNC_SHARD, kwargs, key)
+    except fleet.FleetRefused:
+        return  # not the operator's run: nothing to report to
     import redis
 
     try:
@@ -164,7 +187,9 @@ def _give_up(kwargs: dict[str, Any], message: str, task_id: str) -> None:
             runs.connect(), run_id, error_record(within, kwargs.get("phase") or "sync", 0, message)
         )
     except redis.RedisError as exc:
-        log.error("shard %s of run %s could not report its failure: %s", within, run_id, exc)
+        log.error(
+            "shard %s of run %s could not report its failure: %s", clean(within), clean(run_id), exc
+        )
 
 
 @app.task(  # type: ignore[untyped-decorator]
@@ -180,22 +205,32 @@ def sync_shard_task(
     options: dict[str, Any] | None = None,
     phase: str = "sync",
     since: float | None = None,
+    local_files: int | None = None,
     **extra: Any,
 ) -> Any:
     import redis
 
-    if extra:
-        log.warning("task=%s ignores unknown kwargs: %s", self.name, ", ".join(sorted(extra)))
+    signed = {k: v for k, v in extra.items() if k not in (fleet.SIGNATURE, fleet.EXPIRES)}
+    if signed:
+        log.warning(
+            "task=%s ignores unknown kwargs: %s", self.name, clean(", ".join(sorted(signed)))
+        )
     attempt = 0
 
     def call(last: bool) -> dict[str, Any]:
         nonlocal attempt
         client: Any = None
+        # First of all: a message the operator did not sign does nothing, reports nothing.
+        fleet.verify(SYNC_SHARD, dict(self.request.kwargs or {}), fleet.require_key())
         try:
             client = runs.connect()
             if runs.cancelled(client, run_id):
                 # The coordinator was interrupted, or the run ended before this (late) delivery.
-                log.info("shard %s of run %s: the run is over, nothing to do", within, run_id)
+                log.info(
+                    "shard %s of run %s: the run is over, nothing to do",
+                    clean(within),
+                    clean(run_id),
+                )
                 return {"shard": within, "cancelled": True}
             attempt = runs.start(client, run_id, f"{phase}:{within}")
             with runs.Heartbeat(client, run_id):
@@ -226,6 +261,7 @@ def sync_shard_task(
                 phase=phase,
                 storage=storage,
                 progress=live,
+                expect_local=local_files,
             )
         except (InvalidArgument, InvalidKey) as exc:
             raise PermanentError(describe(exc)) from None

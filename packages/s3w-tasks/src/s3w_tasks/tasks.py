@@ -28,6 +28,7 @@ from celery.signals import setup_logging, task_failure, worker_process_init
 from s3w_tasks import contract, jsonlog, operations
 from s3w_tasks.celery_app import app
 from s3w_tasks.errors import NotReady, PermanentError, describe, is_transient
+from s3w_tasks.logs import clean
 from s3w_tasks.settings import get_settings
 
 log = logging.getLogger("s3w_tasks.tasks")
@@ -42,17 +43,25 @@ def backoff(retries: int, base: float, cap: float) -> float:
     return float(ceiling / 2 + random.uniform(0, ceiling / 2))
 
 
+def _token(value: object) -> str:
+    """A value from a message as one ``key=value`` token: control characters escaped
+    (:func:`s3w_tasks.logs.clean`), and spaces and ``=`` too, so that it cannot add a token
+    (``outcome=ok``) or a line of its own to the outcome line; cut short."""
+    return clean(value, 80).replace(" ", "\\x20").replace("=", "\\x3d")
+
+
 def _label(ids: dict[str, Any]) -> str:
+    """``name=value`` tokens for the outcome line (values escaped by :func:`_token`)."""
     parts = []
     for name, value in ids.items():
         if value is None:
             continue
         if isinstance(value, (list, tuple)):
-            shown = ",".join(str(v) for v in value[:3])
+            shown = ",".join(_token(v) for v in value[:3])
             more = f",+{len(value) - 3}" if len(value) > 3 else ""
             parts.append(f"{name}=[{shown}{more}]")
         else:
-            parts.append(f"{name}={value}")
+            parts.append(f"{name}={_token(value)}")
     return " ".join(parts)
 
 
@@ -82,7 +91,10 @@ class ContractTask(Task):  # type: ignore[misc]
             handler(kwargs, message, task_id)
         except EXPECTED as exc:  # recording the failure failed; the log line still says it
             log.error(
-                "task=%s id=%s could not record its failure: %s", self.name, task_id, describe(exc)
+                "task=%s id=%s could not record its failure: %s",
+                self.name,
+                _token(task_id),
+                describe(exc),
             )
 
 
@@ -143,7 +155,7 @@ def _run(task: ContractTask, ids: dict[str, Any], call: Callable[[bool], Any]) -
     settings = get_settings()
     request = task.request
     task_id = request.id or "-"
-    label = _label(ids)
+    label = f"{_token(task_id)} {_label(ids)}"  # the id and ids, as logged
     started = time.monotonic()
     number = deliveries.count(task_id, request.retries or 0)
     if number is not None and number > settings.max_deliveries:
@@ -152,9 +164,8 @@ def _run(task: ContractTask, ids: dict[str, Any], call: Callable[[bool], Any]) -
         )
         task.abandon(dict(request.kwargs or {}), message, task_id)
         log.error(
-            "task=%s id=%s %s outcome=failed error=%s",
+            "task=%s id=%s outcome=failed error=%s",
             task.name,
-            task_id,
             label,
             message,
             extra=jsonlog.outcome("failed", error=message),
@@ -163,13 +174,18 @@ def _run(task: ContractTask, ids: dict[str, Any], call: Callable[[bool], Any]) -
     last = (request.retries or 0) >= settings.max_retries
     try:
         result = call(last)
+    except MemoryError as exc:
+        # Celery would take the whole worker down for it; record it like any failure.
+        message = operations.reason(exc)
+        task.abandon(dict(request.kwargs or {}), message, task_id)
+        log.error("task=%s id=%s outcome=failed error=%s", task.name, label, message)
+        raise PermanentError(message) from None
     except SoftTimeLimitExceeded:
         message = f"stopped after {settings.soft_time_limit} s (S3W_TASK_SOFT_TIME_LIMIT)"
         task.abandon(dict(request.kwargs or {}), message, task_id)
         log.error(
-            "task=%s id=%s %s outcome=failed duration=%.2fs error=%s",
+            "task=%s id=%s outcome=failed duration=%.2fs error=%s",
             task.name,
-            task_id,
             label,
             time.monotonic() - started,
             message,
@@ -186,9 +202,8 @@ def _run(task: ContractTask, ids: dict[str, Any], call: Callable[[bool], Any]) -
             )
             countdown = backoff(request.retries or 0, base, settings.retry_backoff_max)
             log.warning(
-                "task=%s id=%s %s outcome=retry attempt=%d/%d in=%.1fs duration=%.2fs error=%s",
+                "task=%s id=%s outcome=retry attempt=%d/%d in=%.1fs duration=%.2fs error=%s",
                 task.name,
-                task_id,
                 label,
                 (request.retries or 0) + 1,
                 settings.max_retries,
@@ -206,9 +221,8 @@ def _run(task: ContractTask, ids: dict[str, Any], call: Callable[[bool], Any]) -
                 exc=exc, countdown=countdown, max_retries=settings.max_retries
             ) from None
         log.error(
-            "task=%s id=%s %s outcome=failed duration=%.2fs error=%s",
+            "task=%s id=%s outcome=failed duration=%.2fs error=%s",
             task.name,
-            task_id,
             label,
             duration,
             describe(exc),
@@ -216,9 +230,8 @@ def _run(task: ContractTask, ids: dict[str, Any], call: Callable[[bool], Any]) -
         )
         raise
     log.info(
-        "task=%s id=%s %s outcome=ok duration=%.2fs result=%s",
+        "task=%s id=%s outcome=ok duration=%.2fs result=%s",
         task.name,
-        task_id,
         label,
         time.monotonic() - started,
         result,
@@ -229,7 +242,7 @@ def _run(task: ContractTask, ids: dict[str, Any], call: Callable[[bool], Any]) -
 
 def _ignore_extra(name: str, extra: dict[str, Any]) -> None:
     if extra:
-        log.warning("task=%s ignores unknown kwargs: %s", name, ", ".join(sorted(extra)))
+        log.warning("task=%s ignores unknown kwargs: %s", name, clean(", ".join(sorted(extra))))
 
 
 def _fail_thumbnail(kwargs: dict[str, Any], message: str, task_id: str) -> None:
@@ -395,7 +408,7 @@ def _on_task_failure(
     log.error(
         "task=%s id=%s %s outcome=failed error=%s",
         sender.name,
-        task_id,
+        _token(task_id or "-"),
         _label(dict(kwargs or {})),
         message,
         extra=jsonlog.outcome("failed", error=message),

@@ -10,6 +10,7 @@ from s3w_thumbs.api import (
 from s3w_thumbs.convert import image_to_pdf
 from s3w_thumbs.errors import (
     CorruptDocument,
+    DocumentTooLarge,
     EncryptedDocument,
     InvalidSetting,
     PageOutOfRange,
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CorruptDocument",
+    "DocumentTooLarge",
     "EncryptedDocument",
     "InvalidSetting",
     "Kind",

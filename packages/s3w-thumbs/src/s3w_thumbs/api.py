@@ -6,7 +6,7 @@ from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
 
-from s3w_thumbs import observe, render_image
+from s3w_thumbs import budget, observe, render_image
 from s3w_thumbs.deadline import Deadline
 from s3w_thumbs.errors import CorruptDocument, InvalidSetting, PageOutOfRange
 from s3w_thumbs.kinds import Kind, Source, detect_kind
@@ -49,9 +49,12 @@ def _render_pages(
         pages = (render_image.render(path, n, unique, deadline_for(n)) for n in page_numbers)
     with closing(pages):  # closes the document even when the caller stops early
         drawn = observe.timed(pages, kind.value, renderer_name)
-        for number, images in zip(page_numbers, drawn, strict=True):
-            by_width = dict(zip(unique, images, strict=True))
-            yield number, {name: by_width[width] for name, width in widths.items()}
+        try:
+            for number, images in zip(page_numbers, drawn, strict=True):
+                by_width = dict(zip(unique, images, strict=True))
+                yield number, {name: by_width[width] for name, width in widths.items()}
+        except MemoryError as error:  # past the budget's checks: still one clear line
+            raise budget.out_of_memory(path.name) from error
 
 
 def _render(

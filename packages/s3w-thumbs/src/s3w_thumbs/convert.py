@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageSequence
 
-from s3w_thumbs import jpeg
+from s3w_thumbs import budget, jpeg
 from s3w_thumbs.errors import UnsupportedInput
 from s3w_thumbs.kinds import Kind, Source, detect_kind
 from s3w_thumbs.render_image import decoding, open_image, orientation, upright
@@ -23,10 +23,11 @@ def _jpeg_is_embeddable(image: Image.Image) -> bool:
     return image.mode in ("L", "RGB", "CMYK") and orientation(image) in _ROTATIONS_ONLY
 
 
-def _page_pngs(image: Image.Image) -> list[bytes]:
+def _page_pngs(image: Image.Image, name: str) -> list[bytes]:
     """Every frame, upright and in L/RGB (1-bit kept), as lossless PNG bytes."""
     pages = []
-    for frame in ImageSequence.Iterator(image):
+    for number, frame in enumerate(ImageSequence.Iterator(image), start=1):
+        budget.check_image(name, frame.size, number)  # before the frame is decoded
         turn = orientation(frame)
         dpi = frame.info.get("dpi")
         shown = upright(jpeg.to_displayable(frame, keep_bilevel=True), turn)
@@ -53,7 +54,7 @@ def image_to_pdf(source: Source, dest: Source) -> int:
             image.load()  # the bytes go in unchanged, but only if they decode
             pages: list[bytes] = [path.read_bytes()]
         else:
-            pages = _page_pngs(image)
+            pages = _page_pngs(image, path.name)
     try:
         pdf = img2pdf.convert(pages, rotation=img2pdf.Rotation.ifvalid)
     except img2pdf.ImageOpenError as error:

@@ -38,3 +38,8 @@ class RendererUnavailable(ThumbnailError):
 
 class RenderTimeout(ThumbnailError):
     """Rendering took longer than the time limit (`S3W_THUMBS_RENDER_TIMEOUT`)."""
+
+
+class DocumentTooLarge(ThumbnailError):
+    """More pages or pixels than the budget allows (`S3W_MAX_PAGES`, `S3W_MAX_RENDER_PIXELS`),
+    or rendering ran out of memory."""

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from s3w_thumbs import jpeg
+from s3w_thumbs import budget, jpeg
 from s3w_thumbs.deadline import Deadline
-from s3w_thumbs.errors import CorruptDocument, PageOutOfRange, UnsupportedInput
+from s3w_thumbs.errors import CorruptDocument, PageOutOfRange
 from s3w_thumbs.sizing import scaled_height
 
 _ORIENTATION_TAG = 0x0112
@@ -30,13 +30,9 @@ _SWAPS_AXES = frozenset({5, 6, 7, 8})
 @contextmanager
 def open_image(path: Path) -> Iterator[Image.Image]:
     """Open an image, turning Pillow's refusals into the documented errors."""
-    with path.open("rb") as file:  # a missing or unreadable file raises as itself
+    with path.open("rb") as file, budget.pillow_guard(path.name):  # the whole use guarded
         try:
             image = Image.open(file)
-        except Image.DecompressionBombError as error:
-            raise UnsupportedInput(
-                f"{path.name}: the image has too many pixels ({error})"
-            ) from error
         except (OSError, SyntaxError, ValueError) as error:  # includes UnidentifiedImageError
             raise CorruptDocument(
                 f"{path.name}: the image cannot be read; it may be damaged or truncated"
@@ -91,6 +87,7 @@ def render(path: Path, page_number: int, widths: Sequence[int], deadline: Deadli
     with open_image(path) as image, decoding(path):
         _check_page(path, image, page_number)
         image.seek(page_number - 1)
+        budget.check_image(path.name, image.size, page_number)
         turn = orientation(image)
         swap = turn in _SWAPS_AXES
         shown_w, shown_h = (image.height, image.width) if swap else image.size

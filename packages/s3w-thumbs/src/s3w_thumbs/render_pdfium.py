@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
-from s3w_thumbs import jpeg, scanned
+from s3w_thumbs import budget, jpeg, scanned
 from s3w_thumbs.deadline import Deadline
 from s3w_thumbs.errors import CorruptDocument, EncryptedDocument, PageOutOfRange
 from s3w_thumbs.sizing import from_float32, scaled_height
@@ -48,12 +48,27 @@ def _open(path: Path) -> Any:
 
 
 def page_count(path: Path) -> int:
+    """The page count, trusted only within the budget and when the last page loads."""
     with _LOCK:
         document = _open(path)
         try:
-            return len(document)
+            count = budget.check_pages(path.name, len(document))
+            if count:
+                _last_page_loads(document, path, count)
+            return count
         finally:
             document.close()
+
+
+def _last_page_loads(document: Any, path: Path, count: int) -> None:
+    pdfium = load()
+    try:
+        document[count - 1].close()
+    except pdfium.PdfiumError as error:
+        raise CorruptDocument(
+            f"{path.name}: the PDF says it has {count:,} pages but page {count:,} cannot be "
+            "loaded; it is damaged (its page count is a lie)"
+        ) from error
 
 
 def _draw(page: Any, width: int, height: int, deadline: Deadline) -> bytes:
@@ -111,7 +126,12 @@ def _render_page(
         page_height = from_float32(page.get_height())
         if not (page_width > 0 and page_height > 0):
             raise CorruptDocument(f"{path.name}: page {page_number} has an empty page box")
-        heights = [scaled_height(page_width, page_height, width) for width in widths]
+        # Every bitmap within the pixel budget before anything is allocated, on either path.
+        sizes = [
+            budget.fit(width, scaled_height(page_width, page_height, width)) for width in widths
+        ]
+        widths = [width for width, _ in sizes]
+        heights = [height for _, height in sizes]
         fast = scanned.plan(page, path)
         drawn = scanned.render(fast, widths, heights, deadline) if fast is not None else None
         if drawn is not None:

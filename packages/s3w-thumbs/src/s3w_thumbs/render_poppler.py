@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from s3w_thumbs import jpeg
+from s3w_thumbs import budget, jpeg
 from s3w_thumbs.deadline import Deadline
 from s3w_thumbs.errors import (
     CorruptDocument,
@@ -28,7 +28,11 @@ _PAGES = re.compile(rb"^Pages:\s+(\d+)\s*$", re.MULTILINE)
 def _run(args: list[str], path: Path, deadline: Deadline) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(
-            args, capture_output=True, check=False, timeout=max(deadline.remaining(), 0.001)
+            args,
+            capture_output=True,
+            check=False,
+            timeout=max(deadline.remaining(), 0.001),
+            preexec_fn=budget.limit_memory(),
         )
     except FileNotFoundError as error:
         raise RendererUnavailable(_MISSING.format(tool=args[0])) from error
@@ -64,13 +68,25 @@ def page_count(path: Path, deadline: Deadline) -> int:
     if found is None:
         _fail(path, result, 1)
         raise CorruptDocument(f"{path.name}: pdfinfo reported no page count")
-    return int(found.group(1))
+    count = budget.check_pages(path.name, int(found.group(1)))
+    last = _run(
+        ["pdfinfo", "-f", str(count), "-l", str(count), "--", str(path.absolute())], path, deadline
+    )
+    if last.returncode != 0:
+        raise CorruptDocument(
+            f"{path.name}: the PDF says it has {count:,} pages but page {count:,} cannot be "
+            "loaded; it is damaged (its page count is a lie)"
+        )
+    return count
 
 
 def command(path: Path, page_number: int, width: int) -> list[str]:
     """The `pdftoppm` call for one page at one width, JPEG on stdout."""
     options = f"quality={jpeg.QUALITY},optimize={'y' if jpeg.OPTIMIZE else 'n'}"
     page = str(page_number)
+    # pdftoppm learns the page's height only while rendering: the bitmap is cropped to the
+    # budget (a page taller than that shows its top part) rather than allocated whole.
+    rows = max(1, min(budget.JPEG_MAX_SIDE, budget.get_budget().max_pixels // width))
     return [
         "pdftoppm",
         "-jpeg",
@@ -88,6 +104,14 @@ def command(path: Path, page_number: int, width: int) -> list[str]:
         str(width),
         "-scale-to-y",
         "-1",
+        "-x",
+        "0",
+        "-y",
+        "0",
+        "-W",
+        str(width),
+        "-H",
+        str(rows),
         "--",
         str(path.absolute()),
     ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from s3w_storage.errors import InvalidKey
+from s3w_storage.keys import check_relative
 from s3w_storage.migrate.compare import (
     Difference,
     judge_all,
@@ -89,6 +91,11 @@ def build_plan(
     unsure: list[tuple[str, RemoteObject, RemoteObject]] = []
     for key in sorted(src_index):
         src = src_index[key]
+        try:
+            check_relative(key)  # every key validated, as on every other path
+        except InvalidKey as exc:
+            plan.errors.append(Difference(key, f"not copied: {exc}"))
+            continue
         dst = dst_index.get(key)
         if dst is None:
             plan.copies.append(Copy(key, src.size, "new"))
