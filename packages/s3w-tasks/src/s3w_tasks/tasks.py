@@ -178,7 +178,13 @@ def _run(task: ContractTask, ids: dict[str, Any], call: Callable[[bool], Any]) -
         # Celery would take the whole worker down for it; record it like any failure.
         message = operations.reason(exc)
         task.abandon(dict(request.kwargs or {}), message, task_id)
-        log.error("task=%s id=%s outcome=failed error=%s", task.name, label, message)
+        log.error(
+            "task=%s id=%s outcome=failed error=%s",
+            task.name,
+            label,
+            message,
+            extra=jsonlog.outcome("failed", error=message),
+        )
         raise PermanentError(message) from None
     except SoftTimeLimitExceeded:
         message = f"stopped after {settings.soft_time_limit} s (S3W_TASK_SOFT_TIME_LIMIT)"
