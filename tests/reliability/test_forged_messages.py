@@ -11,30 +11,15 @@ deleted every object under the worker's prefix.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-from tests.reliability.conftest import redis_db_url
 from tests.reliability.results import record
-from tests.reliability.stack import Stack, stack
+from tests.reliability.stack import Stack
 from tests.support.services import wait_until
 
 SHARD = "s3w_sync_shard"
 OBJECTS = 5
-
-
-@pytest.fixture
-def fs(
-    pg_server_url: str, s3_service: Any, redis_server_url: str, tmp_path: Any
-) -> Iterator[Stack]:
-    with stack(
-        pg_server_url=pg_server_url,
-        s3=s3_service,
-        broker_url=redis_db_url(redis_server_url),
-        tmp=tmp_path,
-    ) as made:
-        yield made
 
 
 def _fill_bucket(fs: Stack) -> set[str]:
@@ -70,8 +55,11 @@ def _drained(fs: Stack, queue: str) -> Any:
     return idle
 
 
-def test_forged_delete_on_the_papermerge_queue_deletes_nothing(fs: Stack) -> None:
+def test_forged_delete_on_the_papermerge_queue_deletes_nothing(
+    make_stack: Callable[..., Stack],
+) -> None:
     """An unsigned shard message on the s3 queue, to a worker that serves Papermerge only."""
+    fs = make_stack()
     keys = _fill_bucket(fs)
     fs.start_worker(concurrency=1)
     queue = fs.queues["s3"]
@@ -93,27 +81,16 @@ def test_forged_delete_on_the_papermerge_queue_deletes_nothing(fs: Stack) -> Non
 FLEET_KEY = "fleet-key-" + uuid.uuid4().hex + uuid.uuid4().hex
 
 
-@pytest.fixture
-def fleet(
-    pg_server_url: str, s3_service: Any, redis_server_url: str, tmp_path: Any
-) -> Iterator[Stack]:
-    with stack(
-        pg_server_url=pg_server_url,
-        s3=s3_service,
-        broker_url=redis_db_url(redis_server_url),
-        tmp=tmp_path,
-        extra_env={"S3W_FLEET_KEY": FLEET_KEY},
-    ) as made:
-        yield made
-
-
-def test_fleet_worker_runs_only_what_the_operator_signed(fleet: Stack) -> None:
+def test_fleet_worker_runs_only_what_the_operator_signed(
+    make_stack: Callable[..., Stack],
+) -> None:
     """A worker holding the key and consuming the fleet queue: unsigned, wrongly signed,
     altered and expired delete messages, and a signed delete on a media root that is not a
     full mirror, all refused with one line that never shows the key; a signed delete within
     its signed bound on a matching media root deletes exactly that bound."""
     from s3w_tasks.fleet import sign
 
+    fleet = make_stack(extra_env={"S3W_FLEET_KEY": FLEET_KEY})
     keys = _fill_bucket(fleet)
     fleet_queue = f"{fleet.prefix}_s3fleet"
     queues = [*fleet.queues.values(), fleet_queue]

@@ -21,15 +21,14 @@ import resource
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.reliability.conftest import redis_db_url
 from tests.reliability.corpus import PDF, Item, corpus
 from tests.reliability.results import record
-from tests.reliability.stack import Stack, bulk_documents, query, stack
+from tests.reliability.stack import Stack, bulk_documents, query
 from tests.support import papermerge as pm
 from tests.support.celery_worker import ROOT
 
@@ -98,29 +97,20 @@ def test_corpus_renders_within_the_memory_budget(tmp_path: Path, renderer: str) 
     assert not problems, "\n".join(problems)
 
 
-@pytest.fixture
-def cs(
-    pg_server_url: str, s3_service: Any, redis_server_url: str, tmp_path: Path
-) -> Iterator[Stack]:
-    with stack(
-        pg_server_url=pg_server_url,
-        s3=s3_service,
-        broker_url=redis_db_url(redis_server_url),
-        tmp=tmp_path,
+def test_corpus_through_the_worker_leaves_nothing_stuck(
+    make_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    from tests.reliability.corpus import pdf
+
+    cs = make_stack(
         extra_env={
             **SMALL_PREVIEWS,
             "S3W_THUMBS_RENDER_TIMEOUT": "20",
             "S3W_TASK_MAX_RETRIES": "1",
             "S3W_MAX_PAGES": "50",
-        },
-    ) as made:
-        made.start_worker(concurrency=1)
-        yield made
-
-
-def test_corpus_through_the_worker_leaves_nothing_stuck(cs: Stack, tmp_path: Path) -> None:
-    from tests.reliability.corpus import pdf
-
+        }
+    )
+    cs.start_worker(concurrency=1)
     user = pm.insert_user(cs.db_url)
     items = list(corpus(tmp_path / "corpus"))
     extra = tmp_path / "extra"

@@ -237,14 +237,9 @@ def _slow_pdf(ops: int) -> bytes:
 
 
 def _encrypted_pdf() -> bytes:
-    from fpdf import FPDF
+    from tests.reliability.corpus import encrypted_pdf
 
-    doc = FPDF()
-    doc.set_encryption(owner_password="owner", user_password="user")
-    doc.add_page()
-    doc.set_font("helvetica", size=12)
-    doc.cell(text="locked")
-    return bytes(doc.output())
+    return encrypted_pdf()
 
 
 def test_bad_documents_in_thumbnails_and_process_upload(hs: Stack, user: uuid.UUID) -> None:

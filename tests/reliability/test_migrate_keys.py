@@ -12,25 +12,9 @@ import uuid
 from typing import Any
 
 from tests.reliability.results import record
+from tests.storage.test_migrate import Side
 
-from s3w_storage.client import make_client
 from s3w_storage.migrate import build_plan, migrate
-from s3w_storage.objects import Storage
-from s3w_storage.settings import StorageSettings
-
-
-def _storage(server: Any, bucket: str, prefix: str) -> Storage:
-    settings = StorageSettings(
-        backend="aws",
-        bucket_name=bucket,
-        prefix=prefix,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        aws_region_name="us-east-1",
-        endpoint_url=server.endpoint,
-    )
-    return Storage(make_client(settings), settings)
-
 
 HOSTILE = [
     "docvers/a\\..\\..\\b.pdf",
@@ -54,8 +38,8 @@ def test_migrate_refuses_keys_that_are_not_safe_relative_keys(s3_service: Any) -
     try:
         good = "docvers/aa/bb/good.pdf"
         client.put_object(Bucket=buckets[0], Key=f"src/{good}", Body=b"%PDF-1.4")
-        source = _storage(s3_service, buckets[0], "src")
-        target = _storage(s3_service, buckets[1], "dst")
+        source = Side(s3_service, buckets[0], "src").storage
+        target = Side(s3_service, buckets[1], "dst").storage
         obj = RemoteObject(8, 0.0, "0" * 32)
         listing = {key: obj for key in [good, *HOSTILE]}
         plan = build_plan(source, target, listings=(listing, {}))

@@ -117,7 +117,8 @@ def symlink_in(media_root: str | os.PathLike[str], path: Path) -> str | None:
     for part in path.relative_to(root).parts:
         current = current / part
         if current.is_symlink():
-            return f"{current} is a symbolic link; s3w never follows links in the media root"
+            where = current.relative_to(root).as_posix()
+            return f"{where} is a symbolic link; s3w never follows links in the media root"
     return None
 
 
