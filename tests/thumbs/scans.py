@@ -169,16 +169,21 @@ def g4_data(image: Image.Image) -> bytes:
     return out.getvalue()[offset : offset + length]
 
 
-def ccitt_image(image: Image.Image) -> Placed:
-    keys = {
+def _bilevel(image: Image.Image, data: bytes, codec: str, **keys: object) -> Placed:
+    """A 1-bit DeviceGray image XObject filling an A4 page, stored with filter `codec`."""
+    base = {
         "Width": image.width,
         "Height": image.height,
         "ColorSpace": "/DeviceGray",
         "BitsPerComponent": 1,
-        "Filter": "/CCITTFaxDecode",
-        "DecodeParms": Dictionary(K=-1, Columns=image.width, Rows=image.height, BlackIs1=False),
+        "Filter": codec,
     }
-    return Placed(g4_data(image), keys, full_page())
+    return Placed(data, {**base, **keys}, full_page())
+
+
+def ccitt_image(image: Image.Image) -> Placed:
+    parms = Dictionary(K=-1, Columns=image.width, Rows=image.height, BlackIs1=False)
+    return _bilevel(image, g4_data(image), "/CCITTFaxDecode", DecodeParms=parms)
 
 
 def _segment(number: int, kind: int, data: bytes, page: int = 1) -> bytes:
@@ -199,14 +204,7 @@ def jbig2_data(image: Image.Image) -> bytes:
 
 
 def jbig2_image(image: Image.Image) -> Placed:
-    keys = {
-        "Width": image.width,
-        "Height": image.height,
-        "ColorSpace": "/DeviceGray",
-        "BitsPerComponent": 1,
-        "Filter": "/JBIG2Decode",
-    }
-    return Placed(jbig2_data(image), keys, full_page())
+    return _bilevel(image, jbig2_data(image), "/JBIG2Decode")
 
 
 _OCR_WORDS = ("invoice", "total", "amount", "due", "date", "customer", "order", "tax", "2024")

@@ -36,9 +36,10 @@ from s3w_thumbs import jpeg
 from s3w_thumbs.deadline import Deadline
 
 # Declared image sizes past these are left to the full render (and its limits): the fast
-# path never allocates for a number a file made up.
+# path never allocates for a number a file made up. The pixel limit stays under Pillow's
+# decompression-bomb warning; a 600-dpi A3 scan (70 megapixels) is still within it.
 MAX_SIDE = 30_000
-MAX_PIXELS = 200_000_000
+MAX_PIXELS = 80_000_000
 # How far the image may miss the crop box on any edge, as a fraction of the page side, for
 # the page still to count as covered: a third of a pixel at 1600 px, invisible in a preview.
 COVER_SLACK = 0.0002
