@@ -13,9 +13,10 @@ crop box; 8-bit DeviceGray or DeviceRGB named in the image's dictionary, filter 
 alone; no `/SMask`, `/Mask`, `/Decode`, `/DecodeParms`, `/ImageMask` or optional content in
 that dictionary; besides the image only invisible text (render mode 3), also inside forms.
 
-JPEG 2000, CCITT and JBIG2 pages stay with PDFium: it already decodes JPEG 2000 at a reduced
-resolution level (faster than Pillow's `reduce`, see docs/bench-thumbs.md), and for bilevel
-images the decoders have no reduced-scale mode to gain from.
+JPEG 2000, CCITT and JBIG2 pages stay with PDFium, which measured faster on them: it already
+decodes JPEG 2000 at a reduced resolution level (a 100 px thumbnail of a 300-dpi A4 page in
+15 ms of CPU, Pillow's `reduce` path 41 ms), and bilevel decoders have no reduced-scale mode
+(Pillow decoding CCITT G4 through libtiff, then resizing: 6.7 ms; PDFium: 4.8 ms).
 """
 
 from __future__ import annotations
