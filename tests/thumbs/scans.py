@@ -158,25 +158,32 @@ def jpx_image(image: Image.Image) -> Placed:
 
 
 def g4_data(image: Image.Image) -> bytes:
-    """`image` (mode 1) as one CCITT Group 4 strip, the way a TIFF stores it."""
+    """`image` (mode 1, 1 = white) as one CCITT Group 4 strip, white runs coded as white."""
     out = io.BytesIO()
-    image.save(out, format="TIFF", compression="group4", tiffinfo={278: image.height})
+    # libtiff codes runs of 0 bits as white runs: make the white pixels the 0 bits.
+    white_is_zero = Image.eval(image.convert("L"), lambda v: 255 - v).convert("1")
+    white_is_zero.save(out, format="TIFF", compression="group4", tiffinfo={278: image.height})
     tiff = Image.open(io.BytesIO(out.getvalue()))
     offset = tiff.tag_v2[273][0]
     length = tiff.tag_v2[279][0]
     return out.getvalue()[offset : offset + length]
 
 
-def ccitt_image(image: Image.Image) -> Placed:
-    keys = {
+def _bilevel(image: Image.Image, data: bytes, codec: str, **keys: object) -> Placed:
+    """A 1-bit DeviceGray image XObject filling an A4 page, stored with filter `codec`."""
+    base = {
         "Width": image.width,
         "Height": image.height,
         "ColorSpace": "/DeviceGray",
         "BitsPerComponent": 1,
-        "Filter": "/CCITTFaxDecode",
-        "DecodeParms": Dictionary(K=-1, Columns=image.width, Rows=image.height, BlackIs1=False),
+        "Filter": codec,
     }
-    return Placed(g4_data(image), keys, full_page())
+    return Placed(data, {**base, **keys}, full_page())
+
+
+def ccitt_image(image: Image.Image) -> Placed:
+    parms = Dictionary(K=-1, Columns=image.width, Rows=image.height, BlackIs1=False)
+    return _bilevel(image, g4_data(image), "/CCITTFaxDecode", DecodeParms=parms)
 
 
 def _segment(number: int, kind: int, data: bytes, page: int = 1) -> bytes:
@@ -190,25 +197,32 @@ def jbig2_data(image: Image.Image) -> bytes:
     information segment and one immediate lossless generic region coded with MMR (which
     is CCITT Group 4 in JBIG2's terms, 1 = black)."""
     w, h = image.size
-    black_is_one = Image.eval(image.convert("L"), lambda v: 255 - v).convert("1")
-    mmr = g4_data(black_is_one)
+    mmr = g4_data(image)
     info = struct.pack(">IIIIBH", w, h, 0, 0, 0, 0)
     region = struct.pack(">IIIIB", w, h, 0, 0, 0) + bytes([0x01]) + mmr
-    return _segment(0, 48, info) + _segment(1, 39, region) + _segment(2, 49, b"")
+    return _segment(0, 48, info) + _segment(1, 39, region)
 
 
 def jbig2_image(image: Image.Image) -> Placed:
-    keys = {
-        "Width": image.width,
-        "Height": image.height,
-        "ColorSpace": "/DeviceGray",
-        "BitsPerComponent": 1,
-        "Filter": "/JBIG2Decode",
-    }
-    return Placed(jbig2_data(image), keys, full_page())
+    return _bilevel(image, jbig2_data(image), "/JBIG2Decode")
 
 
-OCR_TEXT = b"BT 3 Tr /F1 11 Tf 60 600 Td (Invoice 2024-117 total amount due) Tj ET\n" * 8
+_OCR_WORDS = ("invoice", "total", "amount", "due", "date", "customer", "order", "tax", "2024")
+
+
+def ocr_layer(words: int = 300, seed: int = 0) -> bytes:
+    """An invisible text layer (render mode 3) as OCR tools write it: one positioned word
+    after another over where the scan shows them."""
+    rng = random.Random(seed)
+    parts = [b"BT 3 Tr /F1 10 Tf\n"]
+    for index in range(words):
+        x, y = 60 + (index % 12) * 40, 760 - (index // 12) * 14
+        parts.append(f"1 0 0 1 {x} {y} Tm ({rng.choice(_OCR_WORDS)}) Tj\n".encode())
+    parts.append(b"ET\n")
+    return b"".join(parts)
+
+
+OCR_TEXT = ocr_layer(120)
 STAMP = b"BT 0 Tr 0.8 0 0 rg /F1 48 Tf 150 420 Td (PAID) Tj ET\n"
 
 
