@@ -14,12 +14,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3w_storage.errors import StorageError
-from s3w_storage.lean import LeanS3
 from s3w_storage.migrate.compare import Difference, stream_md5, translate_for
 from s3w_storage.migrate.plan import Copy, MigrateOptions, MigratePlan, build_plan
 from s3w_storage.sync.plan import MD5_METADATA
@@ -101,12 +99,6 @@ class _Copier:
     target: Storage
     server_side: bool
     jobs: int
-    src_lean: LeanS3 = field(init=False)
-    dst_lean: LeanS3 = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.src_lean = LeanS3(self.source.client, self.source.settings, pool_size=self.jobs + 2)
-        self.dst_lean = LeanS3(self.target.client, self.target.settings, pool_size=self.jobs + 2)
 
     def copy(self, item: Copy, on_bytes: Callable[[int], None] | None = None) -> Copied:
         """(key, bytes copied, how: 'server' | 'stream' | 'multipart'). Raises StorageError."""
@@ -117,16 +109,18 @@ class _Copier:
         return self._multipart(item, on_bytes)
 
     def _server_side(self, item: Copy) -> Copied:
-        source_key = self.src_lean.head + item.key
+        source_key = self.source.full_key(item.key)
         if item.size > COPY_OBJECT_LIMIT:
             return self._managed_copy(item, source_key)
-        copy_source = quote(f"{self.source.bucket}/{source_key}", safe="/~")
-        status, _headers, body = self.dst_lean.request(
-            "PUT", item.key, None, {"x-amz-copy-source": copy_source}
-        )
-        # CopyObject may answer 200 and report the failure in the body.
-        if status != 200 or b"<Error>" in body[:512]:
-            raise StorageError(self.dst_lean.error(status or 500, body, "CopyObject", item.key))
+        try:
+            # CopyObject carries no body: the server copies the bytes it holds.
+            self.target.client.copy_object(
+                Bucket=self.target.bucket,
+                Key=self.target.full_key(item.key),
+                CopySource={"Bucket": self.source.bucket, "Key": source_key},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_for(self.target, exc, item.key) from exc
         return item.key, item.size, "server"
 
     def _managed_copy(self, item: Copy, source_key: str) -> Copied:
@@ -139,7 +133,7 @@ class _Copier:
             self.target.client.copy(
                 {"Bucket": self.source.bucket, "Key": source_key},
                 self.target.bucket,
-                self.dst_lean.head + item.key,
+                self.target.full_key(item.key),
                 ExtraArgs=extra,
                 Config=self.target.transfer,
             )
@@ -148,25 +142,20 @@ class _Copier:
         return item.key, item.size, "server"
 
     def _whole(self, item: Copy) -> Copied:
-        status, headers, body = self.src_lean.request("GET", item.key, None, {})
-        if status != 200:
-            raise StorageError(self.src_lean.error(status, body, "GetObject", item.key))
-        digest = hashlib.md5(body, usedforsecurity=False)
-        etag = headers.get("ETag", "").strip('"').lower()
-        if etag and "-" not in etag and etag != digest.hexdigest():
-            raise StorageError(f"{item.key}: the content read does not match the source's ETag")
-        put_headers = _kept_headers(headers)
-        put_headers["Content-Length"] = str(len(body))
-        # The target checks the content against this MD5 and refuses a damaged upload.
-        put_headers["Content-MD5"] = base64.b64encode(digest.digest()).decode("ascii")
-        status, _headers, answer = self.dst_lean.request("PUT", item.key, body, put_headers)
-        if not 200 <= status < 300:
-            raise StorageError(self.dst_lean.error(status, answer, "PutObject", item.key))
+        # The GET is verified against the source's MD5; the PUT carries its checksum.
+        body, headers = self.source.data.get(self.source.full_key(item.key))
+        kept = _kept_headers(headers)
+        attributes = {
+            (name[len("x-amz-meta-") :] if name.startswith("x-amz-meta-") else name): value
+            for name, value in kept.items()
+        }
+        attributes.setdefault("Content-Type", "application/octet-stream")
+        self.target.data.put_bytes(self.target.full_key(item.key), body, attributes)
         return item.key, len(body), "stream"
 
     def _multipart(self, item: Copy, on_bytes: Callable[[int], None] | None) -> Copied:
-        source_full = self.src_lean.head + item.key
-        target_full = self.dst_lean.head + item.key
+        source_full = self.source.full_key(item.key)
+        target_full = self.target.full_key(item.key)
         try:
             response = self.source.client.get_object(Bucket=self.source.bucket, Key=source_full)
         except (ClientError, BotoCoreError) as exc:
