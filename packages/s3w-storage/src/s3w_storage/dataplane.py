@@ -22,7 +22,9 @@ import hashlib
 import math
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping
+from queue import Full, Queue
 from typing import TYPE_CHECKING, Any
 
 from s3w_storage.connection import connection_for
@@ -299,11 +301,8 @@ class DataPlane:
         attributes: Mapping[str, str],
         on_bytes: Callable[[int], None] | None = None,
     ) -> None:
-        """A multipart upload, every part with its checksum. The parts are read from the
-        open file up to its starting size; if the file changed, the upload is aborted
-        before it completes."""
-        import obstore
-
+        """A multipart upload of a file, read up to its starting size; if the file changed,
+        the upload is aborted before it completes."""
         chunk = self.settings.multipart_chunksize
         size = before.st_size
 
@@ -318,27 +317,33 @@ class DataPlane:
                     on_bytes(len(block))
                 yield block
 
+        self.put_parts(full, parts(), attributes)
+
+    def put_parts(self, full: str, blocks: Iterator[bytes], attributes: Mapping[str, str]) -> None:
+        """A multipart upload of ``blocks`` (each at most the part size), every part with its
+        checksum. An exception raised while the blocks are produced (a StorageError, an
+        interrupt) aborts the upload and propagates."""
+        import obstore
+
         if self.algorithm == "md5":
-            self._parts_md5(full, parts(), attributes)
+            self._parts_md5(full, blocks, attributes)
             return
         try:
             obstore.put(
                 self.store,
                 full,
-                parts(),
+                blocks,
                 attributes=dict(attributes),
                 use_multipart=True,
-                chunk_size=chunk,
+                chunk_size=self.settings.multipart_chunksize,
                 max_concurrency=max(1, min(self.concurrency, 8)),
             )
-        except ChangedDuringUpload:
+        except StorageError:
             raise
         except Exception as exc:
             cause = exc.__cause__ or exc.__context__
-            if isinstance(cause, ChangedDuringUpload):
+            if isinstance(cause, StorageError):
                 raise cause from None
-            if CHANGED in str(exc):
-                raise ChangedDuringUpload(f"{path} changed while it was read") from exc
             raise self.error(exc, full, "UploadPart") from exc
 
     def _parts_md5(self, full: str, parts: Iterator[bytes], attributes: Mapping[str, str]) -> None:
@@ -401,6 +406,61 @@ class DataPlane:
                 return data, _headers(etag, attributes)
             last = wrong
         raise StorageError(f"{full}: {last}; the download was refused")
+
+    def stream(self, full: str) -> tuple[Iterator[bytes], dict[str, str]]:
+        """The object's content in pieces of the part size, and its headers (as :meth:`get`);
+        the caller verifies the content (it is never whole in memory)."""
+        import obstore
+
+        try:
+            result = obstore.get(self.store, full)
+        except Exception as exc:
+            raise self.error(exc, full, "GetObject") from exc
+        etag = (result.meta.get("e_tag") or "").strip('"')
+        headers = _headers(etag, {str(k): str(v) for k, v in result.attributes.items()})
+
+        chunk = self.settings.multipart_chunksize
+        # Read on a thread of its own: the pieces may be consumed inside another obstore
+        # call (a multipart upload), which cannot drive this stream from its runtime.
+        queue: Queue[bytes | BaseException | None] = Queue(maxsize=2)
+        stopped = threading.Event()
+
+        def hand(item: bytes | BaseException | None) -> bool:
+            while not stopped.is_set():
+                try:
+                    queue.put(item, timeout=0.5)
+                    return True
+                except Full:
+                    continue
+            return False  # the consumer gave up: stop reading
+
+        def produce() -> None:
+            pending = bytearray()
+            try:
+                for piece in result.stream(min_chunk_size=1 << 20):
+                    pending += bytes(piece)
+                    while len(pending) >= chunk:
+                        if not hand(bytes(pending[:chunk])):
+                            return
+                        del pending[:chunk]
+                if pending and not hand(bytes(pending)):
+                    return
+                hand(None)
+            except Exception as exc:  # noqa: BLE001 - handed to the consumer, translated
+                hand(self.error(exc, full, "GetObject"))
+
+        def pieces() -> Iterator[bytes]:
+            reader = threading.Thread(target=produce, name="s3w-get", daemon=True)
+            reader.start()
+            try:
+                while (item := queue.get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
+            finally:
+                stopped.set()
+
+        return pieces(), headers
 
     def mismatch(
         self, full: str, etag: str, stored_md5: str | None, blocks: list[bytes] | Any

@@ -122,18 +122,11 @@ def _stored_md5(storage: Storage, key: str) -> str | None:
 
 
 def stream_md5(storage: Storage, key: str) -> str:
-    """MD5 of the object's content, read in 1 MiB pieces (never whole in memory)."""
-    full = storage.prefix + "/" + key if storage.prefix else key
+    """MD5 of the object's content, read in parts (never whole in memory)."""
+    blocks, _headers = storage.data.stream(storage.full_key(key))
     digest = hashlib.md5(usedforsecurity=False)
-    try:
-        body = storage.client.get_object(Bucket=storage.bucket, Key=full)["Body"]
-        try:
-            for piece in body.iter_chunks(1024 * 1024):
-                digest.update(piece)
-        finally:
-            body.close()
-    except (ClientError, BotoCoreError) as exc:
-        raise translate_for(storage, exc, key) from exc
+    for block in blocks:
+        digest.update(block)
     return digest.hexdigest()
 
 

@@ -4,7 +4,6 @@ other representation headers and user metadata kept."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import time
@@ -144,146 +143,48 @@ class _Copier:
     def _whole(self, item: Copy) -> Copied:
         # The GET is verified against the source's MD5; the PUT carries its checksum.
         body, headers = self.source.data.get(self.source.full_key(item.key))
-        kept = _kept_headers(headers)
-        attributes = {
-            (name[len("x-amz-meta-") :] if name.startswith("x-amz-meta-") else name): value
-            for name, value in kept.items()
-        }
-        attributes.setdefault("Content-Type", "application/octet-stream")
-        self.target.data.put_bytes(self.target.full_key(item.key), body, attributes)
+        self.target.data.put_bytes(self.target.full_key(item.key), body, _attributes(headers))
         return item.key, len(body), "stream"
 
     def _multipart(self, item: Copy, on_bytes: Callable[[int], None] | None) -> Copied:
-        source_full = self.source.full_key(item.key)
-        target_full = self.target.full_key(item.key)
-        try:
-            response = self.source.client.get_object(Bucket=self.source.bucket, Key=source_full)
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_for(self.source, exc, item.key) from exc
-        body = response["Body"]
-        metadata = dict(response.get("Metadata", {}))
-        etag = response.get("ETag", "").strip('"').lower()
-        if MD5_METADATA not in metadata:
+        """Stream the source into a multipart upload, each part with its checksum; the
+        content's MD5 must match the source's or the upload is aborted."""
+        blocks, headers = self.source.data.stream(self.source.full_key(item.key))
+        attributes = _attributes(headers)
+        etag = headers.get("ETag", "").strip('"').lower()
+        if MD5_METADATA not in attributes:
             if "-" not in etag:
-                metadata[MD5_METADATA] = etag
+                attributes[MD5_METADATA] = etag
             else:  # a multipart source without a stored MD5: hash it first, so the target has one
-                metadata[MD5_METADATA] = stream_md5(self.source, item.key)
-        extra: dict[str, Any] = {"Metadata": metadata}
-        for name, arg in (
-            ("ContentType", "ContentType"),
-            ("CacheControl", "CacheControl"),
-            ("ContentDisposition", "ContentDisposition"),
-            ("ContentEncoding", "ContentEncoding"),
-            ("ContentLanguage", "ContentLanguage"),
-        ):
-            if response.get(name):
-                extra[arg] = response[name]  # type: ignore[literal-required]
-        try:
-            return (
-                item.key,
-                multipart_stream(
-                    self.target,
-                    target_full,
-                    body,
-                    extra,
-                    chunksize=self.target.settings.multipart_chunksize,
-                    on_bytes=on_bytes,
-                    expected_md5=metadata[MD5_METADATA],
-                ),
-                "multipart",
-            )
-        finally:
-            body.close()
+                attributes[MD5_METADATA] = stream_md5(self.source, item.key)
+        expected = attributes[MD5_METADATA]
+        total = 0
+
+        def checked() -> Iterator[bytes]:
+            nonlocal total
+            digest = hashlib.md5(usedforsecurity=False)
+            for block in blocks:
+                digest.update(block)
+                total += len(block)
+                if on_bytes is not None:
+                    on_bytes(len(block))
+                yield block
+            if digest.hexdigest() != expected:
+                raise StorageError(f"{item.key}: the content read does not match the source's MD5")
+
+        self.target.data.put_parts(self.target.full_key(item.key), checked(), attributes)
+        return item.key, total, "multipart"
 
 
-def multipart_stream(
-    target: Storage,
-    full_key: str,
-    body: Any,
-    extra: Mapping[str, Any],
-    *,
-    chunksize: int,
-    on_bytes: Callable[[int], None] | None = None,
-    expected_md5: str | None = None,
-    in_flight: int = 4,
-) -> int:
-    """Write the readable ``body`` to ``full_key`` as a multipart upload, one ``chunksize``
-    part at a time (at most ``in_flight`` parts in memory). Any failure, an interrupt too,
-    aborts the upload before the exception propagates. Returns the bytes written."""
-    client = target.client
-    relative = target.relative_key(full_key)
-    try:
-        upload_id = client.create_multipart_upload(Bucket=target.bucket, Key=full_key, **extra)[
-            "UploadId"
-        ]
-    except (ClientError, BotoCoreError) as exc:
-        raise translate_for(target, exc, relative) from exc
-    digest = hashlib.md5(usedforsecurity=False)
-    total = 0
-
-    def part(number: int, data: bytes) -> dict[str, Any]:
-        answer = client.upload_part(
-            Bucket=target.bucket,
-            Key=full_key,
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=data,
-            ContentMD5=base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode(),
-        )
-        if on_bytes is not None:
-            on_bytes(len(data))
-        return {"PartNumber": number, "ETag": answer["ETag"]}
-
-    try:
-        parts: list[dict[str, Any]] = []
-        with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="s3w-part") as pool:
-            pending = []
-            number = 0
-            while True:
-                data = _read_exactly(body, chunksize)
-                if not data and number > 0:
-                    break
-                number += 1
-                digest.update(data)
-                total += len(data)
-                pending.append(pool.submit(part, number, data))
-                if len(pending) >= in_flight:
-                    parts.append(pending.pop(0).result())
-                if len(data) < chunksize:
-                    break
-            parts.extend(f.result() for f in pending)
-        if expected_md5 is not None and digest.hexdigest() != expected_md5:
-            raise StorageError(f"{relative}: the content read does not match the source's MD5")
-        client.complete_multipart_upload(
-            Bucket=target.bucket,
-            Key=full_key,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
-        )
-    except (ClientError, BotoCoreError) as exc:
-        _abort(target, full_key, upload_id)
-        raise translate_for(target, exc, relative) from exc
-    except BaseException:  # a StorageError, an interrupt: leave no parts behind
-        _abort(target, full_key, upload_id)
-        raise
-    return total
-
-
-def _read_exactly(body: Any, size: int) -> bytes:
-    pieces: list[bytes] = []
-    left = size
-    while left > 0:
-        piece = body.read(min(left, 1024 * 1024))
-        if not piece:
-            break
-        pieces.append(piece)
-        left -= len(piece)
-    return b"".join(pieces)
-
-
-def _abort(target: Storage, full_key: str, upload_id: str) -> None:
-    with contextlib.suppress(ClientError, BotoCoreError):
-        target.client.abort_multipart_upload(Bucket=target.bucket, Key=full_key, UploadId=upload_id)
+def _attributes(headers: Mapping[str, str]) -> dict[str, str]:
+    """The data plane's attributes (content headers, user metadata) for kept ``headers``."""
+    kept = _kept_headers(headers)
+    attributes = {
+        (name[len("x-amz-meta-") :] if name.startswith("x-amz-meta-") else name): value
+        for name, value in kept.items()
+    }
+    attributes.setdefault("Content-Type", "application/octet-stream")
+    return attributes
 
 
 def abort_stale_uploads(target: Storage, keys: Iterable[str], *, before: datetime) -> int:
@@ -301,7 +202,10 @@ def abort_stale_uploads(target: Storage, keys: Iterable[str], *, before: datetim
                 key, upload_id = upload.get("Key", ""), upload.get("UploadId", "")
                 initiated = upload.get("Initiated")
                 if key in wanted and upload_id and (initiated is None or initiated < before):
-                    _abort(target, key, upload_id)
+                    with contextlib.suppress(ClientError, BotoCoreError):
+                        target.client.abort_multipart_upload(
+                            Bucket=target.bucket, Key=key, UploadId=upload_id
+                        )
                     aborted += 1
     except (ClientError, BotoCoreError) as exc:
         raise translate_for(target, exc, None) from exc
