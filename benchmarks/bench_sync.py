@@ -483,9 +483,9 @@ missed a change fails the run.
   through obstore (Rust `object_store`): signing, checksums and connection handling run in
   Rust, outside the GIL; botocore, whose per-request CPU cost is several times higher, is
   kept for presigning and rare control-plane calls.
-- **Processes x threads.** Small files go to worker processes (one per core, up to 4), each
-  with its own connection pool and 16 threads, because one Python process is CPU-bound long
-  before the network is.
+- **Threads, one process.** The data plane releases the GIL while it signs, hashes and
+  sends, so 16 threads of one process keep the store busy; worker processes are there on
+  request (`--processes`) but would first spend their start-up importing everything.
 - **The server shares the machine.** On this 2-core machine SeaweedFS itself burns ~25 s of
   CPU for 20,000 PUTs, so every tool's first sync is bounded by the server; what a client
   saves in CPU goes to the server.

@@ -26,8 +26,6 @@ from s3w_storage.sync.walk import Failure
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
 
-#: Below this many small files one process's threads are as fast as starting workers.
-PROCESS_MIN_FILES = 400
 #: Files per task sent to a worker process (bounds IPC cost and progress granularity).
 BATCH = 24
 
@@ -159,11 +157,12 @@ def execute(
 
 
 def _processes(options: SyncOptions, small_files: int) -> int:
-    if options.processes is not None:
-        return max(0, options.processes) if small_files else 0
-    if small_files < PROCESS_MIN_FILES:
+    """Worker processes only when asked for: the data plane signs, hashes and sends outside
+    the GIL, so one process's threads keep the store busy, and spawned workers would first
+    spend their start-up importing everything again."""
+    if options.processes is None or not small_files:
         return 0
-    return max(1, min(os.cpu_count() or 1, 4))
+    return max(0, options.processes)
 
 
 def _put_in_processes(
