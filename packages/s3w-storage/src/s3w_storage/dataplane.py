@@ -156,10 +156,7 @@ class DataPlane:
         else:
             found = _STATUS.search(text)
             if found is None:
-                return StorageUnavailable(
-                    f"cannot reach {self.endpoint} for {operation} {key or ''}: "
-                    f"{_first_line(text)[:200]}".rstrip()
-                )
+                return StorageUnavailable(_unreachable(text, self.endpoint, operation, key))
             status, code = int(found.group(1)), _match(_CODE, text) or found.group(1)
         parsed: Any = {
             "Error": {"Code": code, "Message": _match(_MESSAGE, text)},
@@ -672,6 +669,20 @@ def _damaged(exc: BaseException) -> bool:
     return any(
         code in text for code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch")
     ) or ("checksum" in text.lower() and "400" in text)
+
+
+def _unreachable(text: str, endpoint: str, operation: str, key: str | None) -> str:
+    """One line on why a request got no (whole) answer, in the words botocore's are given."""
+    where = f"{key} in {operation}" if key else operation
+    lowered = text.lower().replace("retry_timeout", "")
+    if "timed out" in lowered or "timeout" in lowered:
+        return (
+            f"{endpoint} did not answer for {where} within the read timeout "
+            "(PM_S3_READ_TIMEOUT); it may succeed if retried"
+        )
+    if any(w in lowered for w in ("connection refused", "dns error", "tcp connect error")):
+        return f"cannot reach {endpoint} for {where}: check PM_S3_ENDPOINT_URL and the network"
+    return f"{endpoint} did not answer in full for {where}; it may succeed if retried"
 
 
 def _match(pattern: re.Pattern[str], text: str) -> str:
