@@ -67,6 +67,7 @@ class DataPlane:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         del state["store"]
+        state.pop("_client", None)  # clients are per process
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -227,6 +228,7 @@ class DataPlane:
             if MD5_METADATA not in attributes:
                 attributes[MD5_METADATA] = _md5_of(handle, size, path)
             handle.seek(0)
+            self.abort_stale_uploads(full)
             self._put_parts(full, handle, before, path, attributes, on_bytes)
             return size
 
@@ -261,7 +263,7 @@ class DataPlane:
 
         from s3w_storage.client import make_client
 
-        client = self._md5_client(make_client)
+        client = self._control(make_client)
         metadata = {k: v for k, v in attributes.items() if k != "Content-Type"}
         digest = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
         try:
@@ -282,7 +284,8 @@ class DataPlane:
                 credentials_hint=self.settings.credentials_hint,
             ) from exc
 
-    def _md5_client(self, make_client: Any) -> Any:
+    def _control(self, make_client: Any) -> Any:
+        """The boto3 client for the rare control-plane calls, built on first use."""
         client = self.__dict__.get("_client")
         if client is None:
             client = make_client(self.settings, pool_size=self.concurrency + 4)
@@ -315,6 +318,28 @@ class DataPlane:
                 yield block
 
         self.put_parts(full, parts(), attributes)
+
+    def abort_stale_uploads(self, full: str) -> int:
+        """Abort incomplete multipart uploads of exactly this key: a run that was killed
+        (SIGKILL, power loss) could not abort its own, and they would hold their parts'
+        storage forever. Best effort: without the permission to list or abort, nothing."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from s3w_storage.client import make_client
+
+        client = self._control(make_client)
+        aborted = 0
+        try:
+            listed = client.list_multipart_uploads(Bucket=self.bucket, Prefix=full)
+            for upload in listed.get("Uploads", []):
+                if upload.get("Key") == full and "UploadId" in upload:
+                    client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=full, UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+        except (ClientError, BotoCoreError):
+            pass
+        return aborted
 
     def put_parts(self, full: str, blocks: Iterator[bytes], attributes: Mapping[str, str]) -> None:
         """A multipart upload of ``blocks`` (each at most the part size), every part with its
@@ -349,7 +374,7 @@ class DataPlane:
 
         from s3w_storage.client import make_client
 
-        client = self._md5_client(make_client)
+        client = self._control(make_client)
         metadata = {k: v for k, v in attributes.items() if k != "Content-Type"}
         content_type = attributes.get("Content-Type", "application/octet-stream")
         upload = None
@@ -490,7 +515,7 @@ class DataPlane:
         try:  # another tool's part size: the first part's length says it
             from s3w_storage.client import make_client
 
-            client = self._md5_client(make_client)
+            client = self._control(make_client)
             answer = client.head_object(Bucket=self.bucket, Key=full, PartNumber=1)
             return int(answer["ContentLength"])
         except Exception:  # noqa: BLE001 - best effort: unverifiable stays unverified
