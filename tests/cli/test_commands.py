@@ -60,12 +60,26 @@ def test_info_reports_the_setup_and_check_round_trips(s3w: Run, s3: Any, bucket:
     out = s3w("info").stdout
     assert f"bucket            {bucket}" in out
     assert "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the environment" in out
-    assert "when_required" in out
+    assert "sha256 on every PUT and part (PM_S3_CHECKSUM=auto); downloads verified" in out
+    assert "endpoint_source   PM_S3_ENDPOINT_URL" in out
     assert "s3, s3preview" in out
 
     checked = json.loads(s3w("info", "--check", "--json").stdout)
     assert checked["check"].startswith("ok: wrote, read back and deleted .s3w-check/")
     assert keys(s3, bucket) == set()  # the probe object is gone
+
+
+def test_info_names_the_aws_endpoint_variable_that_won(
+    s3w: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PM_S3_BUCKET_NAME", "papers")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://store.example.invalid:9000")
+    result = s3w("info", code=0)
+    assert "endpoint_source   AWS_ENDPOINT_URL" in result.stdout
+    assert "AWS_ENDPOINT_URL uses plain http to store.example.invalid" in result.stdout
+    refused = s3w("info", "--check", code=1)
+    assert "AWS_ENDPOINT_URL uses plain http to store.example.invalid" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 def test_missing_configuration_lists_every_variable_without_a_traceback(

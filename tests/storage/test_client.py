@@ -54,9 +54,10 @@ def test_r2_client() -> None:
     assert client.meta.endpoint_url == f"https://{ACCOUNT}.r2.cloudflarestorage.com"
     assert client.meta.region_name == "auto"
     assert config.signature_version == "s3v4"
-    assert config.request_checksum_calculation == "when_required"
-    assert config.response_checksum_validation == "when_required"
-    assert config.s3 == {"addressing_style": "auto"}
+    # Every request with a body carries a checksum, R2 included (it verifies them).
+    assert config.request_checksum_calculation == "when_supported"
+    assert config.response_checksum_validation == "when_supported"
+    assert config.s3 == {"addressing_style": "path"}
     query = _signed_query(client)
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
     assert query["X-Amz-Credential"][0].startswith("r2-key/")
@@ -93,12 +94,29 @@ def test_aws_without_keys_uses_the_boto3_chain(
 
 
 @pytest.mark.usefixtures("r2_env")
-@pytest.mark.parametrize("value", ["when_supported", "when_required"])
-def test_checksum_is_overridable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
-    monkeypatch.setenv("PM_S3_CHECKSUM", value)
-    config = client_config(load_settings())
-    assert config.request_checksum_calculation == value
-    assert config.response_checksum_validation == value
+@pytest.mark.parametrize(
+    ("value", "algorithm"),
+    [
+        (None, "sha256"),
+        ("auto", "sha256"),
+        ("sha256", "sha256"),
+        ("crc64nvme", "crc64nvme"),
+        ("md5", "md5"),
+        # The older names meant "checksums on"; they now choose the default.
+        ("when_supported", "sha256"),
+        ("when_required", "sha256"),
+    ],
+)
+def test_checksum_chooses_the_algorithm_and_is_never_off(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, algorithm: str
+) -> None:
+    if value is not None:
+        monkeypatch.setenv("PM_S3_CHECKSUM", value)
+    settings = load_settings()
+    assert settings.checksum_algorithm == algorithm
+    config = client_config(settings)
+    assert config.request_checksum_calculation == "when_supported"
+    assert config.response_checksum_validation == "when_supported"
 
 
 @pytest.mark.usefixtures("aws_env")
@@ -107,7 +125,7 @@ def test_custom_endpoint_is_path_style_and_not_aws(monkeypatch: pytest.MonkeyPat
     client = make_client(load_settings())
     assert client.meta.endpoint_url == "https://minio.example.org:9000"
     assert client.meta.config.s3 == {"addressing_style": "path"}
-    assert client.meta.config.request_checksum_calculation == "when_required"
+    assert client.meta.config.request_checksum_calculation == "when_supported"
 
 
 @pytest.mark.usefixtures("aws_env")

@@ -391,3 +391,62 @@ def test_an_interrupted_sync_resumes_and_completes(
     assert failed == 0
     assert uploaded + unchanged == len(files)
     assert bucket_contents(s3, bucket) == files
+
+
+@pytest.mark.usefixtures("small_multipart")
+def test_a_file_that_changes_while_it_uploads_is_not_stored_and_is_sent_next_run(
+    media_root: Path, s3: Any, bucket: str
+) -> None:
+    old = os.urandom(11 * 1024 * 1024)
+    path = write(media_root, "docvers/aa/bb/grow/document.pdf", old)
+    storage = make_storage()
+    assert sync(storage, media_root).uploaded == 1
+    new = os.urandom(11 * 1024 * 1024)
+    path.write_bytes(new)
+    age(path, 60)
+    grown: list[int] = []
+
+    def append_once(files: int, size: int) -> None:
+        if size and not grown:  # after the first part was read: the file grows
+            with open(path, "ab") as handle:
+                handle.write(b"appended while uploading")
+            grown.append(size)
+
+    result = sync(storage, media_root, SyncOptions(checksum=True), progress=append_once)
+    assert result.changed_during_upload == 1
+    assert [f.key for f in result.failures] == ["docvers/aa/bb/grow/document.pdf"]
+    assert "changed during upload" in result.failures[0].message
+    assert "\n" not in result.failures[0].message
+    # The object is still the old version, whole; no parts are left behind.
+    assert bucket_contents(s3, bucket) == {"docvers/aa/bb/grow/document.pdf": old}
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    again = sync(storage, media_root, SyncOptions(checksum=True))
+    assert (again.uploaded, again.failures) == (1, [])
+    assert bucket_contents(s3, bucket) == {
+        "docvers/aa/bb/grow/document.pdf": new + b"appended while uploading"
+    }
+
+
+@pytest.mark.usefixtures("storage_env")
+def test_names_that_cannot_be_keys_are_reported_one_line_each_and_the_rest_completes(
+    media_root: Path, s3: Any, bucket: str
+) -> None:
+    folder = media_root / "docvers" / "aa" / "bb"
+    folder.mkdir(parents=True)
+    (folder / "good.pdf").write_bytes(b"%PDF good")
+    with open(os.path.join(os.fsencode(folder), b"latin1-\xe9t\xe9.pdf"), "wb") as handle:
+        handle.write(b"%PDF latin-1 name")
+    (folder / "tab\there.pdf").write_bytes(b"%PDF control character")
+    result = sync(make_storage(), media_root)
+    assert result.uploaded == 1
+    assert bucket_contents(s3, bucket) == {"docvers/aa/bb/good.pdf": b"%PDF good"}
+    messages = sorted(f.message for f in result.failures)
+    assert len(messages) == 2, messages
+    assert "not valid UTF-8" in messages[0] or "not valid UTF-8" in messages[1]
+    assert any("control character" in m for m in messages)
+    for message in messages:
+        assert "\n" not in message
+    # The summary can be printed and serialised whatever the names were.
+    import json
+
+    json.dumps(result.to_dict())

@@ -186,11 +186,13 @@ def start_seaweedfs(
     secret_key: str,
     base: Path | None = None,
     identities: Sequence[S3Identity] = (),
+    domain: str | None = None,
 ) -> SeaweedS3:
     """Start SeaweedFS (master, volume, filer, S3) on free loopback ports.
 
     ``access_key``/``secret_key`` is the admin identity; ``identities`` adds more, for tests
-    of what limited credentials may and may not do.
+    of what limited credentials may and may not do. ``domain`` turns on virtual-hosted
+    addressing (``<bucket>.<domain>``) besides path style.
     """
     workdir = Path(tempfile.mkdtemp(prefix="s3w-weed-", dir=base))
     data = workdir / "data"
@@ -220,6 +222,8 @@ def start_seaweedfs(
         "-master.volumeSizeLimitMB=64",
         "-volume.max=200",
     ]
+    if domain:
+        argv.append(f"-s3.domainName={domain}")
     server = SeaweedS3(
         endpoint=f"http://127.0.0.1:{s3}",
         access_key=access_key,

@@ -61,12 +61,14 @@ def info(
         report: dict[str, Any] = {
             "backend": settings.backend,
             "endpoint": settings.effective_endpoint or "AWS (regional endpoint)",
+            "endpoint_source": settings.endpoint_source,
             "region": settings.effective_region or "boto3 default",
             "bucket": settings.bucket_name,
             "prefix": settings.prefix or "",
             "media_root": settings.media_root,
             "addressing_style": settings.effective_addressing_style,
-            "checksum": f"{settings.effective_checksum} (PM_S3_CHECKSUM={settings.checksum})",
+            "checksum": f"{settings.checksum_algorithm} on every PUT and part "
+            f"(PM_S3_CHECKSUM={settings.checksum}); downloads verified",
             "retries": f"{settings.retry_mode}, {settings.max_attempts} attempts",
             "credentials": _credential_source(settings),
             "queues": _queues(),

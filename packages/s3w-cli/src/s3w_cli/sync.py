@@ -38,7 +38,11 @@ def sync(
         None, "--jobs", "-j", min=1, max=256, help="Concurrent requests per process."
     ),
     processes: int | None = typer.Option(
-        None, "--processes", min=0, max=64, help="Upload worker processes (default: auto)."
+        None,
+        "--processes",
+        min=0,
+        max=64,
+        help="Upload worker processes (default: none, threads only).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     progress: bool | None = typer.Option(

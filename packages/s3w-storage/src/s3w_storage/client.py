@@ -10,6 +10,7 @@ import boto3
 from botocore.config import Config
 
 from s3w_storage import observe
+from s3w_storage.connection import connection_for
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client as S3Client
@@ -20,33 +21,40 @@ else:
 
 
 def client_config(settings: StorageSettings, *, pool_size: int | None = None) -> Config:
-    """botocore configuration: SigV4, bounded standard retries, explicit timeouts, a pool
-    sized to the transfer concurrency, and checksums that S3-compatible stores accept."""
-    checksum = settings.effective_checksum
+    """botocore configuration from :func:`~s3w_storage.connection.connection_for` (the same
+    endpoint, region, addressing, proxies, timeouts and retries as the data plane), with
+    a checksum on every request that has a body and verified responses."""
+    way = connection_for(settings)
+    proxies = {"http": way.proxy, "https": way.proxy} if way.proxy else None
     return Config(
-        region_name=settings.effective_region,
+        region_name=way.region,
         signature_version="s3v4",
-        retries={"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts},
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
+        retries={"mode": settings.retry_mode, "total_max_attempts": way.max_attempts},
+        connect_timeout=way.connect_timeout,
+        read_timeout=way.read_timeout,
         max_pool_connections=pool_size or settings.max_concurrency + 4,
-        s3={"addressing_style": settings.effective_addressing_style},
-        request_checksum_calculation=checksum,
-        response_checksum_validation=checksum,
+        s3={"addressing_style": "virtual" if way.virtual_hosted else "path"},
+        proxies=proxies,
+        request_checksum_calculation=settings.effective_checksum,
+        response_checksum_validation=settings.effective_checksum,
         user_agent_extra="s3w",
     )
 
 
 def make_client(settings: StorageSettings, *, pool_size: int | None = None) -> S3Client:
     """A new S3 client for ``settings``. Clients are not shared across processes."""
+    way = connection_for(settings)
     credentials = settings.credentials()
     kwargs: dict[str, Any] = {}
     if credentials is not None:
         kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"] = credentials
+        kwargs["aws_session_token"] = settings.session_token()
+    if way.ca_bundle:
+        kwargs["verify"] = way.ca_bundle
     session = boto3.session.Session()
     client = session.client(
         "s3",
-        endpoint_url=settings.effective_endpoint,
+        endpoint_url=way.endpoint,
         config=client_config(settings, pool_size=pool_size),
         **kwargs,
     )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,12 +22,14 @@ from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from s3w_storage.dataplane import key_problem
 from s3w_storage.errors import InvalidArgument, InvalidKey, StorageError, translate
 from s3w_storage.keys import check_relative, content_type_for, with_prefix
 from s3w_storage.settings import MAX_PRESIGN_EXPIRY
 
 if TYPE_CHECKING:
     from s3w_storage.client import S3Client
+    from s3w_storage.dataplane import DataPlane
     from s3w_storage.settings import StorageSettings
 
 DELETE_BATCH = 1000  # the S3 DeleteObjects limit
@@ -123,6 +125,13 @@ class Storage:
 
     # ------------------------------------------------------------------ writes
 
+    @cached_property
+    def data(self) -> DataPlane:
+        """The data plane (every bulk byte) for this bucket, built on first use."""
+        from s3w_storage.dataplane import DataPlane
+
+        return DataPlane(self.settings)
+
     def upload_file(
         self,
         path: str | os.PathLike[str],
@@ -131,30 +140,19 @@ class Storage:
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> None:
-        """Upload a local file: one PUT below the multipart threshold, multipart above."""
+        """Upload a local file with its checksum: one PUT below the multipart threshold,
+        parts above. A file that changes while it is read is not stored."""
         full = self.full_key(key)
-        extra: dict[str, Any] = {"ContentType": content_type or content_type_for(key)}
-        if metadata:
-            extra["Metadata"] = dict(metadata)
+        problem = key_problem(key)
+        if problem is not None:
+            raise InvalidKey(problem)
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):  # opening a FIFO would block until a writer came
             raise InvalidArgument(f"{os.fspath(path)} is not a regular file; nothing uploaded")
-        size = info.st_size
-        if size < self.settings.multipart_threshold:
-            with open(path, "rb") as body:
-                self._call(
-                    lambda: self.client.put_object(
-                        Bucket=self.bucket, Key=full, Body=body, **extra
-                    ),
-                    key,
-                )
-            return
-        self._call(
-            lambda: self.client.upload_file(
-                os.fspath(path), self.bucket, full, ExtraArgs=extra, Config=self.transfer
-            ),
-            key,
-        )
+        try:
+            self.data.put_file(full, os.fspath(path), metadata=metadata, content_type=content_type)
+        except OSError as exc:
+            raise StorageError(f"cannot read {os.fspath(path)}: {exc.strerror}") from exc
 
     def upload_bytes(
         self,
@@ -164,14 +162,14 @@ class Storage:
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> None:
-        """Upload bytes held in memory as one object."""
+        """Upload bytes held in memory as one object, with its checksum."""
         full = self.full_key(key)
-        extra: dict[str, Any] = {"ContentType": content_type or content_type_for(key)}
-        if metadata:
-            extra["Metadata"] = dict(metadata)
-        self._call(
-            lambda: self.client.put_object(Bucket=self.bucket, Key=full, Body=data, **extra), key
-        )
+        problem = key_problem(key)
+        if problem is not None:
+            raise InvalidKey(problem)
+        attributes = dict(metadata or {})
+        attributes["Content-Type"] = content_type or content_type_for(key)
+        self.data.put_bytes(full, data, attributes)
 
     # ------------------------------------------------------------------ reads
 
@@ -189,12 +187,11 @@ class Storage:
                 continue
             break
         try:
-            self._call(
-                lambda: self.client.download_file(
-                    self.bucket, full, tmp_name, Config=self.transfer
-                ),
-                key,
-            )
+            fd = os.open(tmp_name, os.O_RDWR)  # read back to verify
+            try:
+                self.data.download(full, fd)
+            finally:
+                os.close(fd)
             os.replace(tmp_name, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -204,13 +201,8 @@ class Storage:
 
     def get_bytes(self, key: str) -> bytes:
         """The whole object in memory (for small objects only)."""
-        full = self.full_key(key)
-        response = self._call(lambda: self.client.get_object(Bucket=self.bucket, Key=full), key)
-        body = response["Body"]
-        try:
-            return self._call(body.read, key)
-        finally:
-            body.close()
+        data, _headers = self.data.get(self.full_key(key))
+        return data
 
     def head(self, key: str) -> ObjectInfo | None:
         """The object's size, ETag and metadata, or None when there is no object at ``key``.
@@ -358,24 +350,18 @@ class Storage:
         *,
         jobs: int | None = None,
     ) -> list[tuple[str, StorageError | None]]:
-        """Upload (path, key) pairs concurrently; returns (key, error or None) for each.
-
-        Regular files below the multipart threshold go as lean signed PUTs
-        (:mod:`s3w_storage.lean`, a fraction of botocore's CPU per request); the rest through
-        :meth:`upload_file`.
-        """
-        from s3w_storage.lean import LeanS3
-
+        """Upload (path, key) pairs concurrently through the data plane, each with its
+        checksum; returns (key, error or None) for each."""
         workers = jobs or self.settings.max_concurrency
-        lean = LeanS3(self.client, self.settings, pool_size=workers + 2)
+        data = self.data  # a configuration error (a proxy, a CA bundle) is raised here, once
 
         def one(item: tuple[str | os.PathLike[str], str]) -> tuple[str, StorageError | None]:
             path, key = item
             try:
                 self.full_key(key)
                 info = os.stat(path)
-                if stat.S_ISREG(info.st_mode) and info.st_size < self.settings.multipart_threshold:
-                    _size, problem = lean.put(key, os.fspath(path))
+                if stat.S_ISREG(info.st_mode):
+                    _size, problem = data.put(key, os.fspath(path))
                     return key, None if problem is None else StorageError(problem)
                 self.upload_file(path, key)
             except StorageError as exc:

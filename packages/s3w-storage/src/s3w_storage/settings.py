@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -51,6 +51,9 @@ class StorageSettings(BaseSettings):
     aws_secret_access_key: SecretStr | None = Field(
         default=None, validation_alias=_env("AWS_SECRET_ACCESS_KEY")
     )
+    aws_session_token: SecretStr | None = Field(
+        default=None, validation_alias=_env("AWS_SESSION_TOKEN")
+    )
     aws_region_name: str | None = Field(
         default=None, validation_alias=_env("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION")
     )
@@ -69,12 +72,15 @@ class StorageSettings(BaseSettings):
         default=None,
         validation_alias=_env("PM_S3_ENDPOINT_URL", "S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"),
     )
+    # Read by boto3 itself too; taken here so that one place decides the endpoint and the
+    # plain-http rule applies to it.
+    aws_endpoint_url: str | None = Field(default=None, validation_alias=_env("AWS_ENDPOINT_URL"))
     addressing_style: Literal["auto", "path", "virtual"] | None = Field(
         default=None, validation_alias=_env("PM_S3_ADDRESSING_STYLE")
     )
     allow_http: bool = Field(default=False, validation_alias=_env("PM_S3_ALLOW_HTTP"))
-    checksum: Literal["auto", "when_supported", "when_required"] = Field(
-        default="auto", validation_alias=_env("PM_S3_CHECKSUM")
+    checksum: Literal["auto", "sha256", "crc64nvme", "md5", "when_supported", "when_required"] = (
+        Field(default="auto", validation_alias=_env("PM_S3_CHECKSUM"))
     )
     retry_mode: Literal["standard", "adaptive"] = Field(
         default="standard", validation_alias=_env("PM_S3_RETRY_MODE")
@@ -139,35 +145,66 @@ class StorageSettings(BaseSettings):
 
     @property
     def is_aws(self) -> bool:
-        return self.backend == "aws" and not self.endpoint_url
+        return self.backend == "aws" and not self.effective_endpoint
 
     @property
     def effective_endpoint(self) -> str | None:
-        """The endpoint URL boto3 is given (None = AWS's regional endpoint)."""
+        """The endpoint URL every client is given (None = AWS's regional endpoint)."""
+        return self.endpoint_and_source[0]
+
+    @property
+    def endpoint_source(self) -> str:
+        """Where the endpoint came from: an environment name, a profile, or the default."""
+        return self.endpoint_and_source[1]
+
+    @cached_property
+    def endpoint_and_source(self) -> tuple[str | None, str]:
+        """(endpoint, where it came from), in boto3's order of precedence: the endpoint
+        variables, ``AWS_ENDPOINT_URL``, the profile's ``endpoint_url``, R2's account."""
         if self.endpoint_url:
-            return self.endpoint_url.rstrip("/")
+            return self.endpoint_url.rstrip("/"), _name_in_use("endpoint_url", "PM_S3_ENDPOINT_URL")
+        if self.aws_endpoint_url:
+            return self.aws_endpoint_url.rstrip("/"), "AWS_ENDPOINT_URL"
         if self.backend == "cloudflare" and self.r2_account_id:
-            return f"https://{self.r2_account_id}.r2.cloudflarestorage.com"
-        return None
+            return f"https://{self.r2_account_id}.r2.cloudflarestorage.com", "R2_ACCOUNT_ID"
+        profile = _profile_endpoint()
+        if profile:
+            return profile[0].rstrip("/"), profile[1]
+        return None, "default (AWS regional endpoint)"
 
     @property
     def effective_region(self) -> str | None:
         if self.backend == "cloudflare":
             return "auto"
-        return self.aws_region_name or ("us-east-1" if self.endpoint_url else None)
+        return self.aws_region_name or ("us-east-1" if self.effective_endpoint else None)
 
     @property
-    def effective_checksum(self) -> Literal["when_supported", "when_required"]:
-        """``when_supported`` on AWS itself; ``when_required`` on R2 and other S3 stores."""
-        if self.checksum != "auto":
+    def checksum_algorithm(self) -> Literal["sha256", "crc64nvme", "md5"]:
+        """The checksum every PUT and part carries, which the server verifies: SHA-256 by
+        default (AWS, R2, SeaweedFS, MinIO and Ceph check it); ``md5`` (Content-MD5) for a
+        store that knows no newer checksum. The older names ``when_supported`` and
+        ``when_required`` mean the default."""
+        if self.checksum in ("sha256", "crc64nvme", "md5"):
             return self.checksum
-        return "when_supported" if self.is_aws else "when_required"
+        return "sha256"
+
+    @property
+    def effective_checksum(self) -> Literal["when_supported"]:
+        """botocore's setting: its requests always carry a checksum (CRC32) and its
+        responses are verified where the store returns one."""
+        return "when_supported"
 
     @property
     def effective_addressing_style(self) -> Literal["auto", "path", "virtual"]:
         if self.addressing_style:
             return self.addressing_style
-        return "path" if self.endpoint_url else "auto"
+        return "path" if self.effective_endpoint else "auto"
+
+    def session_token(self) -> str | None:
+        """The session token that goes with the AWS keys (temporary credentials), if any."""
+        if self.backend == "cloudflare" or self.aws_session_token is None:
+            return None
+        return self.aws_session_token.get_secret_value()
 
     def credentials(self) -> tuple[str, str] | None:
         """(access key id, secret key) for the backend, or None for boto3's own chain."""
@@ -226,25 +263,51 @@ class StorageSettings(BaseSettings):
             found.append(
                 f"{missing} is not set: give both AWS keys, or neither to use boto3's credential chain"
             )
-        if self.endpoint_url:
-            found.extend(_endpoint_problems(self.endpoint_url, self.allow_http))
+        endpoint, source = self.endpoint_and_source
+        if endpoint and source != "R2_ACCOUNT_ID":
+            found.extend(_endpoint_problems(endpoint, self.allow_http, source))
         if self.multipart_chunksize > self.multipart_threshold:
             found.append("PM_S3_MULTIPART_CHUNKSIZE must not exceed PM_S3_MULTIPART_THRESHOLD")
         return found
 
 
-def _endpoint_problems(url: str, allow_http: bool) -> list[str]:
+def _endpoint_problems(url: str, allow_http: bool, source: str = "PM_S3_ENDPOINT_URL") -> list[str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return [f"PM_S3_ENDPOINT_URL={url!r} is not an http(s) URL"]
+        return [f"{source}={url!r} is not an http(s) URL"]
     if parts.username or parts.password:
-        return ["PM_S3_ENDPOINT_URL must not carry credentials; use the key variables"]
+        return [f"{source} must not carry credentials; use the key variables"]
     if parts.scheme == "http" and not allow_http and not _is_loopback(parts.hostname):
         return [
-            f"PM_S3_ENDPOINT_URL uses plain http to {parts.hostname}: use https, "
+            f"{source} uses plain http to {parts.hostname}: use https, "
             "or set PM_S3_ALLOW_HTTP=true for a trusted network"
         ]
     return []
+
+
+def _profile_endpoint() -> tuple[str, str] | None:
+    """The ``endpoint_url`` the AWS profile gives S3 (its ``services`` section first), and
+    which profile: boto3 would use it when no variable names an endpoint."""
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        return None
+    import botocore.session
+    from botocore.exceptions import BotoCoreError
+
+    session = botocore.session.Session()
+    try:
+        scoped = session.get_scoped_config()
+        full = session.full_config
+    except BotoCoreError:
+        return None
+    name = session.profile or "default"
+    services = scoped.get("services")
+    if isinstance(services, str):
+        section = full.get("services", {}).get(services, {}).get("s3", {})
+        if isinstance(section, dict) and section.get("endpoint_url"):
+            return str(section["endpoint_url"]), f"profile {name} (services {services})"
+    if scoped.get("endpoint_url"):
+        return str(scoped["endpoint_url"]), f"profile {name}"
+    return None
 
 
 def _is_loopback(host: str) -> bool:

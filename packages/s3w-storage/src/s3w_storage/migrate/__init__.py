@@ -23,7 +23,6 @@ from s3w_storage.migrate.copy import (
     abort_stale_uploads,
     execute,
     migrate,
-    multipart_stream,
 )
 from s3w_storage.migrate.plan import Copy, MigrateOptions, MigratePlan, build_plan
 from s3w_storage.migrate.target import (
@@ -55,7 +54,6 @@ __all__ = [
     "list_objects",
     "mask",
     "migrate",
-    "multipart_stream",
     "read_env_file",
     "same_account",
     "settings_as_env",

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from s3w_storage.dataplane import DataPlane
 from s3w_storage.errors import StorageError, translate
-from s3w_storage.lean import LeanS3
 from s3w_storage.sync.listing import MAX_SHARDS, RemoteObject
 from s3w_storage.sync.plan import MD5_METADATA
 
@@ -62,8 +62,8 @@ def list_objects(storage: Storage, *, jobs: int = MAX_SHARDS) -> dict[str, Remot
                     deeper.extend(subfolders)
             level, depth = deeper, depth + 1
         if fanned:
-            lean = LeanS3(storage.client, storage.settings, pool_size=workers + 1)
-            for part in pool.map(lambda f: _list_prefix(lean, head + f, len(head)), fanned):
+            data = storage.data
+            for part in pool.map(lambda f: _list_prefix(data, head + f, len(head)), fanned):
                 found.update(part)
     return found
 
@@ -91,21 +91,14 @@ def _folder(storage: Storage, head: str, folder: str) -> tuple[list[str], dict[s
     return subfolders, objects
 
 
-def _list_prefix(lean: LeanS3, prefix: str, cut: int) -> dict[str, RemoteObject]:
-    """Every object under the full ``prefix``, keyed by its key less the first ``cut``
-    characters, page by page."""
-    found: dict[str, RemoteObject] = {}
-    start: str | None = None
-    token: str | None = None
-    while True:
-        items, truncated, token = lean.list_page(prefix, start_after=start, token=token)
-        for key, size, mtime, etag in items:
-            if not key.endswith("/"):
-                found[key[cut:]] = RemoteObject(size, mtime, etag)
-        if not truncated or not items:
-            return found
-        if not token:  # servers that omit the token still honour StartAfter
-            start = items[-1][0]
+def _list_prefix(data: DataPlane, prefix: str, cut: int) -> dict[str, RemoteObject]:
+    """Every object under the full folder ``prefix``, keyed by its key less the first
+    ``cut`` characters."""
+    return {
+        key[cut:]: RemoteObject(size, mtime, etag)
+        for key, size, mtime, etag in data.listing(prefix)
+        if not key.endswith("/")
+    }
 
 
 def list_both(
@@ -129,18 +122,11 @@ def _stored_md5(storage: Storage, key: str) -> str | None:
 
 
 def stream_md5(storage: Storage, key: str) -> str:
-    """MD5 of the object's content, read in 1 MiB pieces (never whole in memory)."""
-    full = storage.prefix + "/" + key if storage.prefix else key
+    """MD5 of the object's content, read in parts (never whole in memory)."""
+    blocks, _headers = storage.data.stream(storage.full_key(key))
     digest = hashlib.md5(usedforsecurity=False)
-    try:
-        body = storage.client.get_object(Bucket=storage.bucket, Key=full)["Body"]
-        try:
-            for piece in body.iter_chunks(1024 * 1024):
-                digest.update(piece)
-        finally:
-            body.close()
-    except (ClientError, BotoCoreError) as exc:
-        raise translate_for(storage, exc, key) from exc
+    for block in blocks:
+        digest.update(block)
     return digest.hexdigest()
 
 

@@ -4,7 +4,6 @@ other representation headers and user metadata kept."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import time
@@ -14,12 +13,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3w_storage.errors import StorageError
-from s3w_storage.lean import LeanS3
 from s3w_storage.migrate.compare import Difference, stream_md5, translate_for
 from s3w_storage.migrate.plan import Copy, MigrateOptions, MigratePlan, build_plan
 from s3w_storage.sync.plan import MD5_METADATA
@@ -101,12 +98,6 @@ class _Copier:
     target: Storage
     server_side: bool
     jobs: int
-    src_lean: LeanS3 = field(init=False)
-    dst_lean: LeanS3 = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.src_lean = LeanS3(self.source.client, self.source.settings, pool_size=self.jobs + 2)
-        self.dst_lean = LeanS3(self.target.client, self.target.settings, pool_size=self.jobs + 2)
 
     def copy(self, item: Copy, on_bytes: Callable[[int], None] | None = None) -> Copied:
         """(key, bytes copied, how: 'server' | 'stream' | 'multipart'). Raises StorageError."""
@@ -117,16 +108,18 @@ class _Copier:
         return self._multipart(item, on_bytes)
 
     def _server_side(self, item: Copy) -> Copied:
-        source_key = self.src_lean.head + item.key
+        source_key = self.source.full_key(item.key)
         if item.size > COPY_OBJECT_LIMIT:
             return self._managed_copy(item, source_key)
-        copy_source = quote(f"{self.source.bucket}/{source_key}", safe="/~")
-        status, _headers, body = self.dst_lean.request(
-            "PUT", item.key, None, {"x-amz-copy-source": copy_source}
-        )
-        # CopyObject may answer 200 and report the failure in the body.
-        if status != 200 or b"<Error>" in body[:512]:
-            raise StorageError(self.dst_lean.error(status or 500, body, "CopyObject", item.key))
+        try:
+            # CopyObject carries no body: the server copies the bytes it holds.
+            self.target.client.copy_object(
+                Bucket=self.target.bucket,
+                Key=self.target.full_key(item.key),
+                CopySource={"Bucket": self.source.bucket, "Key": source_key},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_for(self.target, exc, item.key) from exc
         return item.key, item.size, "server"
 
     def _managed_copy(self, item: Copy, source_key: str) -> Copied:
@@ -139,7 +132,7 @@ class _Copier:
             self.target.client.copy(
                 {"Bucket": self.source.bucket, "Key": source_key},
                 self.target.bucket,
-                self.dst_lean.head + item.key,
+                self.target.full_key(item.key),
                 ExtraArgs=extra,
                 Config=self.target.transfer,
             )
@@ -148,153 +141,50 @@ class _Copier:
         return item.key, item.size, "server"
 
     def _whole(self, item: Copy) -> Copied:
-        status, headers, body = self.src_lean.request("GET", item.key, None, {})
-        if status != 200:
-            raise StorageError(self.src_lean.error(status, body, "GetObject", item.key))
-        digest = hashlib.md5(body, usedforsecurity=False)
-        etag = headers.get("ETag", "").strip('"').lower()
-        if etag and "-" not in etag and etag != digest.hexdigest():
-            raise StorageError(f"{item.key}: the content read does not match the source's ETag")
-        put_headers = _kept_headers(headers)
-        put_headers["Content-Length"] = str(len(body))
-        # The target checks the content against this MD5 and refuses a damaged upload.
-        put_headers["Content-MD5"] = base64.b64encode(digest.digest()).decode("ascii")
-        status, _headers, answer = self.dst_lean.request("PUT", item.key, body, put_headers)
-        if not 200 <= status < 300:
-            raise StorageError(self.dst_lean.error(status, answer, "PutObject", item.key))
+        # The GET is verified against the source's MD5; the PUT carries its checksum.
+        body, headers = self.source.data.get(self.source.full_key(item.key))
+        self.target.data.put_bytes(self.target.full_key(item.key), body, _attributes(headers))
         return item.key, len(body), "stream"
 
     def _multipart(self, item: Copy, on_bytes: Callable[[int], None] | None) -> Copied:
-        source_full = self.src_lean.head + item.key
-        target_full = self.dst_lean.head + item.key
-        try:
-            response = self.source.client.get_object(Bucket=self.source.bucket, Key=source_full)
-        except (ClientError, BotoCoreError) as exc:
-            raise translate_for(self.source, exc, item.key) from exc
-        body = response["Body"]
-        metadata = dict(response.get("Metadata", {}))
-        etag = response.get("ETag", "").strip('"').lower()
-        if MD5_METADATA not in metadata:
+        """Stream the source into a multipart upload, each part with its checksum; the
+        content's MD5 must match the source's or the upload is aborted."""
+        blocks, headers = self.source.data.stream(self.source.full_key(item.key))
+        attributes = _attributes(headers)
+        etag = headers.get("ETag", "").strip('"').lower()
+        if MD5_METADATA not in attributes:
             if "-" not in etag:
-                metadata[MD5_METADATA] = etag
+                attributes[MD5_METADATA] = etag
             else:  # a multipart source without a stored MD5: hash it first, so the target has one
-                metadata[MD5_METADATA] = stream_md5(self.source, item.key)
-        extra: dict[str, Any] = {"Metadata": metadata}
-        for name, arg in (
-            ("ContentType", "ContentType"),
-            ("CacheControl", "CacheControl"),
-            ("ContentDisposition", "ContentDisposition"),
-            ("ContentEncoding", "ContentEncoding"),
-            ("ContentLanguage", "ContentLanguage"),
-        ):
-            if response.get(name):
-                extra[arg] = response[name]  # type: ignore[literal-required]
-        try:
-            return (
-                item.key,
-                multipart_stream(
-                    self.target,
-                    target_full,
-                    body,
-                    extra,
-                    chunksize=self.target.settings.multipart_chunksize,
-                    on_bytes=on_bytes,
-                    expected_md5=metadata[MD5_METADATA],
-                ),
-                "multipart",
-            )
-        finally:
-            body.close()
+                attributes[MD5_METADATA] = stream_md5(self.source, item.key)
+        expected = attributes[MD5_METADATA]
+        total = 0
+
+        def checked() -> Iterator[bytes]:
+            nonlocal total
+            digest = hashlib.md5(usedforsecurity=False)
+            for block in blocks:
+                digest.update(block)
+                total += len(block)
+                if on_bytes is not None:
+                    on_bytes(len(block))
+                yield block
+            if digest.hexdigest() != expected:
+                raise StorageError(f"{item.key}: the content read does not match the source's MD5")
+
+        self.target.data.put_parts(self.target.full_key(item.key), checked(), attributes)
+        return item.key, total, "multipart"
 
 
-def multipart_stream(
-    target: Storage,
-    full_key: str,
-    body: Any,
-    extra: Mapping[str, Any],
-    *,
-    chunksize: int,
-    on_bytes: Callable[[int], None] | None = None,
-    expected_md5: str | None = None,
-    in_flight: int = 4,
-) -> int:
-    """Write the readable ``body`` to ``full_key`` as a multipart upload, one ``chunksize``
-    part at a time (at most ``in_flight`` parts in memory). Any failure, an interrupt too,
-    aborts the upload before the exception propagates. Returns the bytes written."""
-    client = target.client
-    relative = target.relative_key(full_key)
-    try:
-        upload_id = client.create_multipart_upload(Bucket=target.bucket, Key=full_key, **extra)[
-            "UploadId"
-        ]
-    except (ClientError, BotoCoreError) as exc:
-        raise translate_for(target, exc, relative) from exc
-    digest = hashlib.md5(usedforsecurity=False)
-    total = 0
-
-    def part(number: int, data: bytes) -> dict[str, Any]:
-        answer = client.upload_part(
-            Bucket=target.bucket,
-            Key=full_key,
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=data,
-            ContentMD5=base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode(),
-        )
-        if on_bytes is not None:
-            on_bytes(len(data))
-        return {"PartNumber": number, "ETag": answer["ETag"]}
-
-    try:
-        parts: list[dict[str, Any]] = []
-        with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="s3w-part") as pool:
-            pending = []
-            number = 0
-            while True:
-                data = _read_exactly(body, chunksize)
-                if not data and number > 0:
-                    break
-                number += 1
-                digest.update(data)
-                total += len(data)
-                pending.append(pool.submit(part, number, data))
-                if len(pending) >= in_flight:
-                    parts.append(pending.pop(0).result())
-                if len(data) < chunksize:
-                    break
-            parts.extend(f.result() for f in pending)
-        if expected_md5 is not None and digest.hexdigest() != expected_md5:
-            raise StorageError(f"{relative}: the content read does not match the source's MD5")
-        client.complete_multipart_upload(
-            Bucket=target.bucket,
-            Key=full_key,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
-        )
-    except (ClientError, BotoCoreError) as exc:
-        _abort(target, full_key, upload_id)
-        raise translate_for(target, exc, relative) from exc
-    except BaseException:  # a StorageError, an interrupt: leave no parts behind
-        _abort(target, full_key, upload_id)
-        raise
-    return total
-
-
-def _read_exactly(body: Any, size: int) -> bytes:
-    pieces: list[bytes] = []
-    left = size
-    while left > 0:
-        piece = body.read(min(left, 1024 * 1024))
-        if not piece:
-            break
-        pieces.append(piece)
-        left -= len(piece)
-    return b"".join(pieces)
-
-
-def _abort(target: Storage, full_key: str, upload_id: str) -> None:
-    with contextlib.suppress(ClientError, BotoCoreError):
-        target.client.abort_multipart_upload(Bucket=target.bucket, Key=full_key, UploadId=upload_id)
+def _attributes(headers: Mapping[str, str]) -> dict[str, str]:
+    """The data plane's attributes (content headers, user metadata) for kept ``headers``."""
+    kept = _kept_headers(headers)
+    attributes = {
+        (name[len("x-amz-meta-") :] if name.startswith("x-amz-meta-") else name): value
+        for name, value in kept.items()
+    }
+    attributes.setdefault("Content-Type", "application/octet-stream")
+    return attributes
 
 
 def abort_stale_uploads(target: Storage, keys: Iterable[str], *, before: datetime) -> int:
@@ -312,7 +202,10 @@ def abort_stale_uploads(target: Storage, keys: Iterable[str], *, before: datetim
                 key, upload_id = upload.get("Key", ""), upload.get("UploadId", "")
                 initiated = upload.get("Initiated")
                 if key in wanted and upload_id and (initiated is None or initiated < before):
-                    _abort(target, key, upload_id)
+                    with contextlib.suppress(ClientError, BotoCoreError):
+                        target.client.abort_multipart_upload(
+                            Bucket=target.bucket, Key=key, UploadId=upload_id
+                        )
                     aborted += 1
     except (ClientError, BotoCoreError) as exc:
         raise translate_for(target, exc, None) from exc

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from s3w_storage.lean import LeanS3
+from s3w_storage.dataplane import DataPlane
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
@@ -98,34 +98,34 @@ def list_remote(
         ranges.append((lower, bound))
         lower = bound
     ranges.append((lower, None))
-    lean = LeanS3(storage.client, storage.settings, pool_size=len(ranges) + 1)
+    data = storage.data
     if len(ranges) == 1:
-        return _list_range(lean, None, None, within)
+        return _list_range(data, None, None, within)
     found: dict[str, RemoteObject] = {}
     with ThreadPoolExecutor(max_workers=len(ranges), thread_name_prefix="s3w-list") as pool:
-        for part in pool.map(lambda r: _list_range(lean, r[0], r[1], within), ranges):
+        for part in pool.map(lambda r: _list_range(data, r[0], r[1], within), ranges):
             found.update(part)
     return found
 
 
 def _list_range(
-    lean: LeanS3, after: str | None, upto: str | None, within: str = ""
+    data: DataPlane, after: str | None, upto: str | None, within: str = ""
 ) -> dict[str, RemoteObject]:
-    """Relative keys in ``(after, upto]`` (open ends when None) under ``within``, one page at
-    a time."""
-    head = lean.head
-    start = head + after if after is not None else None
-    stop = head + upto if upto is not None else None
+    """Relative keys in ``(after, upto]`` (open ends when None) under ``within``."""
+    head = data.head
+    start = _bound(head + after) if after is not None else None
+    stop = _bound(head + upto) if upto is not None else None
     found: dict[str, RemoteObject] = {}
     cut = len(head)
-    token: str | None = None
-    while True:
-        items, truncated, token = lean.list_page(head + within, start_after=start, token=token)
-        for key, size, mtime, etag in items:
-            if stop is not None and key > stop:
-                return found
-            found[key[cut:]] = RemoteObject(size, mtime, etag)
-        if not truncated or not items:
-            return found
-        if not token:  # servers that omit the token still honour StartAfter
-            start = items[-1][0]
+    for key, size, mtime, etag in data.listing(head + within, start_after=start):
+        if stop is not None and key > stop:
+            break
+        found[key[cut:]] = RemoteObject(size, mtime, etag)
+    return found
+
+
+def _bound(key: str) -> str:
+    """A range bound the data plane can send: a folder bound ('docvers/ab/') cannot end in
+    '/' there, so it becomes 'docvers/ab/ ', which sorts the same against every key without
+    a control character (they are never stored)."""
+    return key + " " if key.endswith("/") else key

@@ -17,26 +17,15 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from s3w_storage.dataplane import CHANGED, DataPlane
 from s3w_storage.errors import StorageError
-from s3w_storage.lean import LeanS3
 from s3w_storage.sync.plan import SyncOptions, SyncPlan, Upload, build_plan
-from s3w_storage.sync.transfer import (
-    Item,
-    Outcome,
-    init_worker,
-    multipart_file,
-    put_batch,
-    put_lean,
-    target_for,
-    upload_client,
-)
+from s3w_storage.sync.transfer import Item, Outcome, init_worker, put_batch, put_one
 from s3w_storage.sync.walk import Failure
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
 
-#: Below this many small files one process's threads are as fast as starting workers.
-PROCESS_MIN_FILES = 400
 #: Files per task sent to a worker process (bounds IPC cost and progress granularity).
 BATCH = 24
 
@@ -64,6 +53,8 @@ class SyncResult:
     skipped_links: int = 0
     skipped_special: int = 0
     excluded: int = 0
+    #: Files that changed while they were read: not stored, sent again on the next run.
+    changed_during_upload: int = 0
     processes: int = 0
     seconds: float = 0.0
 
@@ -135,6 +126,8 @@ def execute(
             result.uploaded += 1
             result.uploaded_bytes += size
         else:
+            if error.startswith(CHANGED):
+                result.changed_during_upload += 1
             result.failures.append(Failure(key, error))
 
     jobs = options.jobs or storage.settings.max_concurrency
@@ -143,29 +136,19 @@ def execute(
     large = [u for u in plan.uploads if u.file.size >= threshold]
     processes = _processes(options, len(small))
     result.processes = processes
+    data = DataPlane(storage.settings, concurrency=jobs)
     if processes:
-        lean = LeanS3(storage.client, storage.settings, pool_size=jobs + 2)
-        for outcome in _put_in_processes(lean, small, processes, jobs, report):
+        for outcome in _put_in_processes(data, small, processes, jobs, report):
             record(outcome)
     elif small:
-        lean = LeanS3(storage.client, storage.settings, pool_size=jobs + 2)
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="s3w-put") as pool:
             items = ((u.file.key, u.file.path) for u in small)
-            for outcome in pool.map(lambda item: put_lean(lean, item), items):
+            for outcome in pool.map(lambda item: put_one(data, item), items):
                 record(outcome)
                 report(1, outcome[1])
-    target = target_for(
-        upload_client(storage.settings, pool_size=jobs + 4) if large else storage.client,
-        storage.settings,
-    )
     for upload in large:
-        outcome = multipart_file(
-            target,
-            (upload.file.key, upload.file.path),
-            chunksize=storage.settings.multipart_chunksize,
-            jobs=jobs,
-            on_bytes=lambda n: report(0, n),
-        )
+        item = (upload.file.key, upload.file.path)
+        outcome = put_one(data, item, on_bytes=lambda n: report(0, n))
         record(outcome)
         report(1, 0)
     if options.delete and plan.deletes:
@@ -174,15 +157,16 @@ def execute(
 
 
 def _processes(options: SyncOptions, small_files: int) -> int:
-    if options.processes is not None:
-        return max(0, options.processes) if small_files else 0
-    if small_files < PROCESS_MIN_FILES:
+    """Worker processes only when asked for: the data plane signs, hashes and sends outside
+    the GIL, so one process's threads keep the store busy, and spawned workers would first
+    spend their start-up importing everything again."""
+    if options.processes is None or not small_files:
         return 0
-    return max(1, min(os.cpu_count() or 1, 4))
+    return max(0, options.processes)
 
 
 def _put_in_processes(
-    lean: LeanS3, uploads: list[Upload], processes: int, jobs: int, report: Progress
+    data: DataPlane, uploads: list[Upload], processes: int, jobs: int, report: Progress
 ) -> Iterator[Outcome]:
     """Small files in batches across worker processes; yields outcomes as batches finish."""
     batches: list[list[Item]] = [
@@ -196,7 +180,7 @@ def _put_in_processes(
         max_workers=processes,
         mp_context=context,
         initializer=init_worker,
-        initargs=(lean, threads),
+        initargs=(data, threads),
     )
     pending: dict[Future[list[Outcome]], list[Item]] = {}
     queue = iter(batches)
