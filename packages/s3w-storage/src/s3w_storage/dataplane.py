@@ -27,8 +27,15 @@ from collections.abc import Callable, Iterator, Mapping
 from queue import Full, Queue
 from typing import TYPE_CHECKING, Any
 
+from s3w_storage import observe
 from s3w_storage.connection import connection_for
-from s3w_storage.errors import StorageError, StorageUnavailable, translate
+from s3w_storage.errors import (
+    AccessDenied,
+    ObjectNotFound,
+    StorageError,
+    StorageUnavailable,
+    translate,
+)
 from s3w_storage.keys import content_type_for
 
 if TYPE_CHECKING:
@@ -249,9 +256,11 @@ class DataPlane:
                     attributes=dict(attributes),
                     use_multipart=False,
                 )
+                observe.notify("PutObject", 200, len(data))
                 return
             except Exception as exc:
                 error = self.error(exc, full, "PutObject")
+                observe.notify("PutObject", _status(error), len(data))
                 if attempt < self.way.max_attempts and _damaged(exc):
                     continue
                 raise error from exc
@@ -350,11 +359,18 @@ class DataPlane:
         if self.algorithm == "md5":
             self._parts_md5(full, blocks, attributes)
             return
+        sizes: list[int] = []
+
+        def counted() -> Iterator[bytes]:
+            for block in blocks:
+                sizes.append(len(block))
+                yield block
+
         try:
             obstore.put(
                 self.store,
                 full,
-                blocks,
+                counted(),
                 attributes=dict(attributes),
                 use_multipart=True,
                 chunk_size=self.settings.multipart_chunksize,
@@ -366,7 +382,11 @@ class DataPlane:
             cause = exc.__cause__ or exc.__context__
             if isinstance(cause, StorageError):
                 raise cause from None
-            raise self.error(exc, full, "UploadPart") from exc
+            error = self.error(exc, full, "UploadPart")
+            observe.notify("UploadPart", _status(error))
+            raise error from exc
+        for size in sizes:
+            observe.notify("UploadPart", 200, size)
 
     def _parts_md5(self, full: str, parts: Iterator[bytes], attributes: Mapping[str, str]) -> None:
         """Multipart with a Content-MD5 on every part, through the control-plane client."""
@@ -420,7 +440,10 @@ class DataPlane:
                 result = obstore.get(self.store, full)
                 data = bytes(result.bytes())
             except Exception as exc:
-                raise self.error(exc, full, "GetObject") from exc
+                error = self.error(exc, full, "GetObject")
+                observe.notify("GetObject", _status(error))
+                raise error from exc
+            observe.notify("GetObject", 200, 0, len(data))
             etag = (result.meta.get("e_tag") or "").strip('"')
             attributes = {str(k): str(v) for k, v in result.attributes.items()}
             wrong = self.mismatch(full, etag, attributes.get(MD5_METADATA), [data])
@@ -437,7 +460,9 @@ class DataPlane:
         try:
             result = obstore.get(self.store, full)
         except Exception as exc:
-            raise self.error(exc, full, "GetObject") from exc
+            error = self.error(exc, full, "GetObject")
+            observe.notify("GetObject", _status(error))
+            raise error from exc
         etag = (result.meta.get("e_tag") or "").strip('"')
         headers = _headers(etag, {str(k): str(v) for k, v in result.attributes.items()})
 
@@ -458,8 +483,10 @@ class DataPlane:
 
         def produce() -> None:
             pending = bytearray()
+            received = 0
             try:
                 for piece in result.stream(min_chunk_size=1 << 20):
+                    received += len(piece)
                     pending += bytes(piece)
                     while len(pending) >= chunk:
                         if not hand(bytes(pending[:chunk])):
@@ -467,6 +494,7 @@ class DataPlane:
                         del pending[:chunk]
                 if pending and not hand(bytes(pending)):
                     return
+                observe.notify("GetObject", 200, 0, received)
                 hand(None)
             except Exception as exc:  # noqa: BLE001 - handed to the consumer, translated
                 hand(self.error(exc, full, "GetObject"))
@@ -531,7 +559,10 @@ class DataPlane:
         try:
             meta = obstore.head(self.store, full)
         except Exception as exc:
-            raise self.error(exc, full, "HeadObject") from exc
+            error = self.error(exc, full, "HeadObject")
+            observe.notify("HeadObject", _status(error))
+            raise error from exc
+        observe.notify("HeadObject", 200)
         size = int(meta["size"])
         etag = (meta.get("e_tag") or "").strip('"')
         chunk = self.settings.multipart_chunksize
@@ -546,7 +577,10 @@ class DataPlane:
             try:
                 data = obstore.get_range(self.store, full, start=start, end=end)
             except Exception as exc:
-                raise self.error(exc, full, "GetObject") from exc
+                error = self.error(exc, full, "GetObject")
+                observe.notify("GetObject", _status(error))
+                raise error from exc
+            observe.notify("GetObject", 206, 0, len(data))
             os.pwrite(fd, bytes(data), start)
 
         with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, 8))) as pool:
@@ -577,6 +611,7 @@ class DataPlane:
         try:
             stream = obstore.list(self.store, folder, offset=start_after, chunk_size=1000)
             for page in stream:
+                observe.notify("ListObjectsV2", 200)
                 for meta in page:
                     yield (
                         meta["path"],
@@ -717,3 +752,13 @@ def _match(pattern: re.Pattern[str], text: str) -> str:
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def _status(error: StorageError) -> int | None:
+    """The HTTP status a translated error stands for, for the request observer (None: no
+    answer, or one the translation does not say)."""
+    if isinstance(error, ObjectNotFound):
+        return 404
+    if isinstance(error, AccessDenied):
+        return 403
+    return None
