@@ -257,8 +257,11 @@ def measure(tasks: Methods, docs: list[Path], rounds: int) -> Timings:
                 calls[name](doc)
         for round_ in range(rounds):
             for index, doc in enumerate(docs):
-                shift = (index + round_) % len(names)  # rotate the order per document
-                for name in names[shift:] + names[:shift]:
+                # Rotate the order per document and reverse it on every other one, so no
+                # method always runs right after the same one (and inherits its warm caches).
+                shift = (index + round_) % len(names)
+                order = names[shift:] + names[:shift]
+                for name in order[::-1] if index % 2 else order:
                     cpu, start = _cpu(), time.perf_counter()
                     calls[name](doc)
                     wall = time.perf_counter() - start

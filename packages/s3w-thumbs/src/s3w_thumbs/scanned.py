@@ -122,14 +122,17 @@ def _dictionary_of(path: Path, data: bytes) -> bytes | None:
     update that rewrote the image) cannot say which copy is in force, so gets None.
     """
     tail = data[-_NEEDLE:]
-    with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        found = view.find(tail)
-        if found < 0 or view.find(tail, found + 1) >= 0:
-            return None  # not stored as is (encrypted?), or stored twice
-        start = found + len(tail) - len(data)
-        if start < 0 or view[start : start + _NEEDLE] != data[:_NEEDLE]:
-            return None
-        before = view[max(0, start - _DICT_WINDOW) : start]
+    try:
+        with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            found = view.find(tail)
+            if found < 0 or view.find(tail, found + 1) >= 0:
+                return None  # not stored as is (encrypted?), or stored twice
+            start = found + len(tail) - len(data)
+            if start < 0 or view[start : start + _NEEDLE] != data[:_NEEDLE]:
+                return None
+            before = view[max(0, start - _DICT_WINDOW) : start]
+    except (OSError, ValueError):  # replaced or truncated since PDFium opened it
+        return None
     head = before.rstrip(b"\r\n")
     if not head.endswith(b"stream"):
         return None
