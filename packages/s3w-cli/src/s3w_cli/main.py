@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import typer
 
-from s3w_cli import __version__, demo, distributed, documents, info, migrate, objects, sync, worker
+from s3w_cli import (
+    __version__,
+    demo,
+    distributed,
+    documents,
+    info,
+    migrate,
+    objects,
+    restore,
+    sync,
+    worker,
+)
 from s3w_cli.output import state
 
 app = typer.Typer(
@@ -44,6 +55,7 @@ app.command("info")(info.info)
 app.command("config")(info.config)
 app.command("doctor")(info.doctor)
 app.command("sync")(sync.sync)
+app.command("restore")(restore.restore)
 app.command("upload")(objects.upload)
 app.command("delete")(objects.delete)
 app.command("presigned-url")(objects.presigned_url)
