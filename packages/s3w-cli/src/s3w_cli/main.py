@@ -10,6 +10,7 @@ import typer
 
 from s3w_cli import (
     __version__,
+    audit,
     demo,
     distributed,
     documents,
@@ -56,6 +57,7 @@ app.command("config")(info.config)
 app.command("doctor")(info.doctor)
 app.command("sync")(sync.sync)
 app.command("restore")(restore.restore)
+app.command("audit")(audit.audit)
 app.command("upload")(objects.upload)
 app.command("delete")(objects.delete)
 app.command("presigned-url")(objects.presigned_url)
