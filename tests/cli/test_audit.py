@@ -5,7 +5,6 @@ object overwritten with other bytes of the same size."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import uuid
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 from tests.cli.test_documents import pdf_bytes
 from tests.support import papermerge as pm
+from tests.tasks.test_backfill import _messages
 
 Run = Callable[..., Any]
 SIZES = ("sm", "md", "lg", "xl")
@@ -37,24 +37,6 @@ def env(
     monkeypatch.setenv("PM_REDIS_URL", broker)
     monkeypatch.setenv("PM_S3_PREVIEW_QUEUE_NAME", queue)
     return {"db": pg_url, "broker": broker, "queue": queue}
-
-
-def _messages(broker: str, queue: str) -> list[dict[str, Any]]:
-    """The queued task messages (name, kwargs), oldest first; the queue is emptied."""
-    import redis
-
-    client = redis.Redis.from_url(broker)
-    try:
-        raw = client.lrange(queue, 0, -1)
-        client.delete(queue)
-    finally:
-        client.close()
-    found = []
-    for item in reversed(raw):
-        message = json.loads(item)
-        args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-        found.append({"task": message["headers"]["task"], "args": args, "kwargs": kwargs})
-    return found
 
 
 def _audit(s3w: Run, *args: str, code: int | None = None) -> dict[str, Any]:
@@ -148,7 +130,6 @@ def test_seeded_defects_are_reported_repaired_and_orphans_bounded(
     assert sent == [
         {
             "task": "s3_worker_generate_doc_thumbnail",
-            "args": [],
             "kwargs": {"doc_id": str(docs[2].id)},
         }
     ]
