@@ -38,25 +38,23 @@ class Listed:
     etag: str
 
 
-def temp_name(final: str) -> str:
-    """A fresh temporary path beside ``final``, created empty (O_EXCL) with the mode a new
-    file gets."""
+def temp_file(final: str) -> tuple[str, int]:
+    """A fresh temporary file beside ``final`` (path, descriptor open for reading and
+    writing), created empty (O_EXCL) with the mode a new file gets."""
     folder, name = os.path.split(final)
     while True:
         path = os.path.join(folder, f".{name[:40]}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
         try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
-        return path
 
 
 def fetch(data: DataPlane, obj: Listed, final: str) -> int:
     """Download ``obj`` to the path ``final``; returns its size. Raises StorageError or
     OSError; the temporary file is gone either way."""
-    tmp = temp_name(final)
+    tmp, fd = temp_file(final)
     try:
-        fd = os.open(tmp, os.O_RDWR)
         try:
             if obj.size <= data.settings.multipart_chunksize:
                 body, headers = data.get(obj.full)  # verified against the stored MD5
@@ -66,11 +64,11 @@ def fetch(data: DataPlane, obj: Listed, final: str) -> int:
             else:  # parallel ranges, verified after the last one
                 size, _etag = data.download(obj.full, fd)
                 stored = _stored_mtime(data, obj.full)
+            mtime = _mtime(stored, obj.mtime)
+            os.utime(fd, (mtime, mtime))
             os.fsync(fd)
         finally:
             os.close(fd)
-        mtime = _mtime(stored, obj.mtime)
-        os.utime(tmp, (mtime, mtime))
         os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
