@@ -152,11 +152,13 @@ def _rows(sql: str) -> Iterator[Any]:
 
 def _grouped(data: DataPlane, folder: str, result: AuditResult) -> Iterator[tuple[str, Any]]:
     """(owner id, [(key, size)]) of the objects under ``folder`` ('thumbnails/jpg'), in
-    id order; objects outside the sharded layout are orphans at once."""
+    id order; every other object under its top folder ('thumbnails/'), being outside the
+    sharded layout, is an orphan at once."""
     cut = len(data.head)
     current: str | None = None
     group: list[tuple[str, int]] = []
-    for full, size, _mtime, _etag in data.listing(data.head + folder + "/"):
+    top = folder.split("/", 1)[0] + "/"
+    for full, size, _mtime, _etag in data.listing(data.head + top):
         key = full[cut:]
         result.objects += 1
         ident = owner_id(key, folder)
@@ -374,7 +376,6 @@ def _thumbnails(data: DataPlane, result: AuditResult, repairs: _Repairs | None) 
                 result.missing_thumbnails.add(ident)
                 if repairs is not None:
                     repairs.thumbnail(ident)
-    _outside(data, "thumbnails/", "thumbnails/jpg/", result)
 
 
 def _previews(data: DataPlane, result: AuditResult, repairs: _Repairs | None) -> None:
@@ -392,7 +393,6 @@ def _previews(data: DataPlane, result: AuditResult, repairs: _Repairs | None) ->
                 result.missing_previews.add(ident)
                 if repairs is not None:
                     repairs.previews(ident)
-    _outside(data, "previews/", "previews/pages/", result)
 
 
 def _ocr(data: DataPlane, result: AuditResult) -> None:
@@ -401,17 +401,6 @@ def _ocr(data: DataPlane, result: AuditResult) -> None:
         if page is None:
             for key, size in objects or []:
                 result.orphans.add(key, size)
-    _outside(data, "ocr/", "ocr/pages/", result)
-
-
-def _outside(data: DataPlane, folder: str, inner: str, result: AuditResult) -> None:
-    """Objects under ``folder`` but not under the layout's ``inner`` folder: orphans."""
-    cut = len(data.head)
-    for full, size, _mtime, _etag in data.listing(data.head + folder):
-        key = full[cut:]
-        if not key.startswith(inner):
-            result.objects += 1
-            result.orphans.add(key, size)
 
 
 def _delete(storage: Storage, options: AuditOptions, result: AuditResult) -> None:
