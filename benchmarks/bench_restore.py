@@ -398,7 +398,7 @@ def main() -> None:
     print(table)
     for note in notes:
         print(note)
-    if not args.quick and args.files is None and args.documents is None:
+    if not args.quick and args.files is None and args.documents is None:  # the full sizes
         _write_doc(table, files, rounds, notes)
 
 
