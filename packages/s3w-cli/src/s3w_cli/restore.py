@@ -45,7 +45,7 @@ def restore(
         from s3w_storage.settings import get_settings
 
         root = dest if dest is not None else Path(get_settings().media_root)
-        check_destination(root)  # a clear error before any network call
+        check_destination(root, create=not dry_run)  # a clear error before any network call
         options = RestoreOptions(
             dry_run=dry_run,
             checksum=checksum,

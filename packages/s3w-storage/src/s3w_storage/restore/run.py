@@ -80,13 +80,15 @@ class RestoreResult:
         return data
 
 
-def check_destination(dest: str | os.PathLike[str]) -> str:
-    """The absolute destination folder, created when missing; a file or unwritable folder
-    is a clear :class:`InvalidArgument` before any network call."""
+def check_destination(dest: str | os.PathLike[str], *, create: bool = True) -> str:
+    """The absolute destination folder, created when missing (unless not ``create``); a
+    file or unwritable folder is a clear :class:`InvalidArgument` before any network call."""
     given = os.fspath(dest)
     root = os.path.abspath(given)
     if os.path.lexists(root) and not os.path.isdir(root):
         raise InvalidArgument(f"destination {given} exists and is not a folder")
+    if not create and not os.path.lexists(root):
+        return root
     try:
         os.makedirs(root, exist_ok=True)
     except OSError as exc:
@@ -108,7 +110,7 @@ def restore(
     ``dest``. Per-object problems are collected in ``failures`` and the rest goes on."""
     options = options or RestoreOptions()
     started = time.monotonic()
-    root = check_destination(dest)
+    root = check_destination(dest, create=not options.dry_run)
     result = RestoreResult(root=root, dry_run=options.dry_run)
     if not options.dry_run:
         result.stale_removed = remove_stale(root)
