@@ -10,12 +10,14 @@ import typer
 
 from s3w_cli import (
     __version__,
+    audit,
     demo,
     distributed,
     documents,
     info,
     migrate,
     objects,
+    restore,
     status,
     sync,
     worker,
@@ -56,6 +58,8 @@ app.command("config")(info.config)
 app.command("doctor")(info.doctor)
 app.command("status")(status.status)
 app.command("sync")(sync.sync)
+app.command("restore")(restore.restore)
+app.command("audit")(audit.audit)
 app.command("upload")(objects.upload)
 app.command("delete")(objects.delete)
 app.command("presigned-url")(objects.presigned_url)

@@ -1,5 +1,6 @@
 """Upload primitives for the sync executor: every file, small or large, goes through the
-data plane (:class:`~s3w_storage.dataplane.DataPlane`) with its checksum.
+data plane (:class:`~s3w_storage.dataplane.DataPlane`) with its checksum and its
+modification time.
 
 Many small files may go to worker *processes*, each with its own data plane and a pool of
 threads; large files are uploaded in parts by the calling process, and a multipart upload
@@ -8,12 +9,16 @@ that fails, is interrupted or whose file changes meanwhile is aborted.
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from s3w_storage.dataplane import DataPlane
 
+#: Object metadata (``x-amz-meta-mtime``) holding the file's modification time, so that
+#: ``s3w restore`` gives it back; rclone reads and writes the same name.
+MTIME_METADATA = "mtime"
 #: (relative key, local path) of one file to upload.
 Item = tuple[str, str]
 #: (relative key, bytes uploaded, error message or None).
@@ -24,8 +29,17 @@ def put_one(data: DataPlane, item: Item, on_bytes: Callable[[int], None] | None 
     """Upload one file; the outcome says what happened. ``on_bytes`` hears of each part
     of a large file as it is read."""
     key, path = item
-    size, error = data.put(key, path, on_bytes=on_bytes)
+    try:
+        metadata = {MTIME_METADATA: mtime_text(os.stat(path).st_mtime)}
+    except OSError:
+        metadata = None  # the upload reports why the file cannot be read
+    size, error = data.put(key, path, metadata=metadata, on_bytes=on_bytes)
     return key, size, error
+
+
+def mtime_text(mtime: float) -> str:
+    """A modification time as the metadata holds it (seconds, as rclone writes it)."""
+    return f"{mtime:.9f}".rstrip("0").rstrip(".")
 
 
 # ----------------------------------------------------------------- worker processes

@@ -1,0 +1,417 @@
+"""``s3w audit``: does every document version in the database exist, intact, in the bucket
+and on disk; is every ``ready`` thumbnail and page preview in the bucket; and what in the
+bucket does no row own?
+
+Each part of the layout is checked by merging sorted streams: the database (server-side
+cursors, ``ORDER BY`` the key or the id), the bucket listing (key order) and the media root
+(walked sorted). Memory stays flat with the archive: nothing holds a whole list, and the
+findings keep at most :data:`SAMPLE` examples per kind next to their counts.
+
+With ``repair``: a version file the bucket lacks is uploaded from disk, one the disk lacks
+is restored from the bucket, a ``ready`` document without its thumbnail is set back to
+``preview_status = NULL`` and its thumbnail task sent (as the core would), and pages without
+previews get their page-image task. ``delete_orphans`` deletes the orphans only when there
+are no more than ``max_delete``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+
+from s3w_storage.keys import PREVIEW_SIZES
+from s3w_storage.reconcile import merge, owner_id, walk_sorted
+from s3w_tasks import contract
+from s3w_tasks.db import session_scope
+
+if TYPE_CHECKING:
+    from s3w_storage.dataplane import DataPlane
+    from s3w_storage.objects import Storage
+
+#: Examples kept per kind of finding (the counts are always complete).
+SAMPLE = 1000
+#: Rows fetched per round trip from a server-side cursor; ids sent per task batch.
+BATCH = 2000
+SEND_BATCH = 100
+
+#: The folders whose objects must belong to a row.
+ROOTS = ("docvers/", "thumbnails/", "previews/", "ocr/")
+
+_VERSION_KEYS = """
+SELECT key FROM (
+    SELECT 'docvers/' || substr(v.id::text, 1, 2) || '/' || substr(v.id::text, 3, 2) || '/'
+           || v.id::text || '/' || v.file_name AS key
+    FROM document_versions v
+    WHERE v.file_name IS NOT NULL AND v.file_name <> ''
+) keys
+ORDER BY key COLLATE "C"
+"""
+_DOCUMENTS = """
+SELECT d.node_id::text AS id, d.preview_status::text = 'ready' AS ready
+FROM documents d ORDER BY d.node_id::text COLLATE "C"
+"""
+_PAGES = """
+WITH last AS (
+    SELECT document_id, max(number) AS number FROM document_versions GROUP BY document_id
+)
+SELECT p.id::text AS id,
+       coalesce(d.preview_status::text = 'ready' AND v.number = last.number, false) AS wanted
+FROM pages p
+JOIN document_versions v ON v.id = p.document_version_id
+JOIN documents d ON d.node_id = v.document_id
+JOIN last ON last.document_id = v.document_id
+ORDER BY p.id::text COLLATE "C"
+"""
+
+
+@dataclass
+class Finding:
+    """One kind of defect: how many, and the first :data:`SAMPLE` of them."""
+
+    count: int = 0
+    bytes: int = 0
+    items: list[str] = field(default_factory=list)
+    limit: int = field(default=SAMPLE, repr=False)
+
+    def add(self, item: str, size: int = 0) -> None:
+        self.count += 1
+        self.bytes += size
+        if len(self.items) < self.limit:
+            self.items.append(item)
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    checksum: bool = False
+    repair: bool = False
+    delete_orphans: bool = False
+    max_delete: int = 0
+
+
+@dataclass
+class AuditResult:
+    """What the audit found (and, with repair, did). ``ok``: nothing found or all repaired."""
+
+    root: str
+    versions: int = 0
+    documents_ready: int = 0
+    pages_checked: int = 0
+    objects: int = 0
+    local_files: int = 0
+    missing_in_bucket: Finding = field(default_factory=Finding)
+    missing_on_disk: Finding = field(default_factory=Finding)
+    different: Finding = field(default_factory=Finding)
+    missing_thumbnails: Finding = field(default_factory=Finding)
+    missing_previews: Finding = field(default_factory=Finding)
+    orphans: Finding = field(default_factory=Finding)
+    uploaded: int = 0
+    restored: int = 0
+    thumbnails_requested: int = 0
+    previews_requested: int = 0
+    deleted: int = 0
+    repair_failures: list[str] = field(default_factory=list)
+    delete_refused: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def defects(self) -> int:
+        return (
+            self.missing_in_bucket.count
+            + self.missing_on_disk.count
+            + self.different.count
+            + self.missing_thumbnails.count
+            + self.missing_previews.count
+        )
+
+    @property
+    def ok(self) -> bool:
+        return not self.defects and not self.orphans.count
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        data = asdict(self)
+        for finding in data.values():
+            if isinstance(finding, dict):
+                finding.pop("limit", None)
+        data["defects"] = self.defects
+        data["ok"] = self.ok
+        return data
+
+
+def _rows(sql: str) -> Iterator[Any]:
+    """The rows of ``sql`` from a server-side cursor, :data:`BATCH` per round trip."""
+    with session_scope() as session:
+        result = session.execute(text(sql).execution_options(stream_results=True, yield_per=BATCH))
+        yield from result
+
+
+def _grouped(data: DataPlane, folder: str, result: AuditResult) -> Iterator[tuple[str, Any]]:
+    """(owner id, [(key, size)]) of the objects under ``folder`` ('thumbnails/jpg'), in
+    id order; every other object under its top folder ('thumbnails/'), being outside the
+    sharded layout, is an orphan at once."""
+    cut = len(data.head)
+    current: str | None = None
+    group: list[tuple[str, int]] = []
+    top = folder.split("/", 1)[0] + "/"
+    for full, size, _mtime, _etag in data.listing(data.head + top):
+        key = full[cut:]
+        result.objects += 1
+        ident = owner_id(key, folder)
+        if ident is None:
+            result.orphans.add(key, size)
+            continue
+        if ident != current:
+            if current is not None:
+                yield current, group
+            current, group = ident, []
+        group.append((key, size))
+    if current is not None:
+        yield current, group
+
+
+class _Repairs:
+    """The repairs of one run: uploads and restores at once, task messages in batches."""
+
+    def __init__(self, storage: Storage, data: DataPlane, root: str, result: AuditResult):
+        from s3w_storage.restore.fetch import ParentGuard
+
+        self.storage, self.data, self.root, self.result = storage, data, root, result
+        self.guard = ParentGuard(root)
+        self.thumbnails: list[str] = []
+        self.pages: list[str] = []
+        self.sender: Any = None
+
+    def upload(self, key: str, path: str) -> None:
+        from s3w_storage.sync.transfer import put_one
+
+        _key, _size, error = put_one(self.data, (key, path))
+        if error is None:
+            self.result.uploaded += 1
+        else:
+            self.result.repair_failures.append(f"{key}: {error}")
+
+    def restore(self, key: str, obj: tuple[int, float, str]) -> None:
+        from s3w_storage.errors import StorageError
+        from s3w_storage.restore.fetch import Listed, fetch
+
+        size, mtime, etag = obj
+        try:
+            fetch(
+                self.data,
+                Listed(key, self.data.head + key, size, mtime, etag),
+                self.guard.prepare(key),
+            )
+        except (StorageError, OSError) as exc:
+            self.result.repair_failures.append(f"{key}: {exc}")
+            return
+        self.result.restored += 1
+
+    def thumbnail(self, doc_id: str) -> None:
+        self.thumbnails.append(doc_id)
+        if len(self.thumbnails) >= SEND_BATCH:
+            self.flush()
+
+    def previews(self, page_id: str) -> None:
+        self.pages.append(page_id)
+        if len(self.pages) >= SEND_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not (self.thumbnails or self.pages):
+            return
+        if self.sender is None:
+            from s3w_tasks.distributed import sender_app
+
+            self.sender = sender_app()
+        queue = contract.preview_queue()
+        if self.thumbnails:
+            with session_scope() as session:
+                session.execute(
+                    text(
+                        "UPDATE documents SET preview_status = NULL WHERE node_id::text = ANY(:ids)"
+                    ),
+                    {"ids": self.thumbnails},
+                )
+            for doc_id in self.thumbnails:
+                self.sender.send_task(
+                    contract.GENERATE_DOC_THUMBNAIL, kwargs={"doc_id": doc_id}, queue=queue
+                )
+            self.result.thumbnails_requested += len(self.thumbnails)
+            self.thumbnails = []
+        if self.pages:
+            self.sender.send_task(
+                contract.GENERATE_PAGE_IMAGE, kwargs={"page_ids": list(self.pages)}, queue=queue
+            )
+            self.result.previews_requested += len(self.pages)
+            self.pages = []
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self.sender is not None:
+                self.sender.close()
+
+
+def audit(
+    storage: Storage,
+    media_root: str,
+    options: AuditOptions | None = None,
+    *,
+    on_phase: Callable[[str], None] | None = None,
+) -> AuditResult:
+    """Compare database, bucket and media root; with ``options.repair`` fix what can be
+    fixed, with ``options.delete_orphans`` delete orphans within ``max_delete``."""
+    import os
+
+    from s3w_storage.dataplane import DataPlane
+
+    options = options or AuditOptions()
+    started = time.monotonic()
+    root = os.path.abspath(media_root)
+    result = AuditResult(root=root)
+    data = DataPlane(storage.settings)
+    repairs = _Repairs(storage, data, root, result) if options.repair else None
+    if options.delete_orphans:  # every orphan key is kept when few enough to delete
+        result.orphans.limit = max(SAMPLE, options.max_delete + 1)
+    phase = on_phase or (lambda name: None)
+    phase("document versions")
+    _versions(data, root, options, result, repairs)
+    phase("thumbnails")
+    _thumbnails(data, result, repairs)
+    phase("page previews")
+    _previews(data, result, repairs)
+    phase("ocr")
+    _ocr(data, result)
+    if repairs is not None:
+        repairs.close()
+    if options.delete_orphans:
+        _delete(storage, options, result)
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _versions(
+    data: DataPlane,
+    root: str,
+    options: AuditOptions,
+    result: AuditResult,
+    repairs: _Repairs | None,
+) -> None:
+    cut = len(data.head)
+    expected = ((row.key, True) for row in _rows(_VERSION_KEYS))
+    remote = (
+        (full[cut:], (size, mtime, etag))
+        for full, size, mtime, etag in data.listing(data.head + "docvers/")
+    )
+    local = ((key, (size, path)) for key, size, path in walk_sorted(root, "docvers"))
+    for key, (row, obj, disk) in merge(expected, remote, local):
+        if obj is not None:
+            result.objects += 1
+        if disk is not None:
+            result.local_files += 1
+        if row is None:
+            if obj is not None:
+                result.orphans.add(key, obj[0])
+            continue
+        result.versions += 1
+        if obj is None:
+            result.missing_in_bucket.add(key)
+        if disk is None:
+            result.missing_on_disk.add(key)
+        if obj is not None and disk is not None:
+            why = _difference(data, key, obj, disk, options.checksum)
+            if why is not None:
+                result.different.add(f"{key} ({why})")
+        if repairs is not None:
+            if obj is None and disk is not None:
+                repairs.upload(key, disk[1])
+            elif disk is None and obj is not None:
+                repairs.restore(key, obj)
+
+
+def _difference(
+    data: DataPlane, key: str, obj: tuple[int, float, str], disk: tuple[int, str], checksum: bool
+) -> str | None:
+    size, _mtime, etag = obj
+    if size != disk[0]:
+        return f"bucket {size} bytes, disk {disk[0]} bytes"
+    if not checksum:
+        return None
+    from s3w_storage.sync.plan import file_md5
+
+    digest = file_md5(disk[1])
+    stored = etag.lower()
+    if "-" in etag:
+        import obstore
+
+        from s3w_storage.dataplane import MD5_METADATA
+
+        attributes = obstore.get(data.store, data.head + key, options={"head": True}).attributes
+        value = attributes.get(MD5_METADATA)
+        if value is None:
+            return None  # no MD5 the store can give
+        stored = str(value).lower()
+    return None if digest == stored else "same size, other content"
+
+
+def _thumbnails(data: DataPlane, result: AuditResult, repairs: _Repairs | None) -> None:
+    documents = ((row.id, bool(row.ready)) for row in _rows(_DOCUMENTS))
+    pages = ((row.id, False) for row in _rows(_PAGES))  # earlier releases' page images
+    owners = ((ident, any(v for v in flags if v)) for ident, flags in merge(documents, pages))
+    for ident, (ready, objects) in merge(owners, _grouped(data, "thumbnails/jpg", result)):
+        if ready is None:
+            for key, size in objects or []:
+                result.orphans.add(key, size)
+            continue
+        if ready:
+            result.documents_ready += 1
+            names = {key.rsplit("/", 1)[1] for key, _size in objects or []}
+            if "sm.jpg" not in names:
+                result.missing_thumbnails.add(ident)
+                if repairs is not None:
+                    repairs.thumbnail(ident)
+
+
+def _previews(data: DataPlane, result: AuditResult, repairs: _Repairs | None) -> None:
+    pages = ((row.id, bool(row.wanted)) for row in _rows(_PAGES))
+    wanted = {f"{size}.jpg" for size in PREVIEW_SIZES}
+    for ident, (want, objects) in merge(pages, _grouped(data, "previews/pages", result)):
+        if want is None:
+            for key, size in objects or []:
+                result.orphans.add(key, size)
+            continue
+        if want:
+            result.pages_checked += 1
+            names = {key.rsplit("/", 1)[1] for key, _size in objects or []}
+            if not wanted <= names:
+                result.missing_previews.add(ident)
+                if repairs is not None:
+                    repairs.previews(ident)
+
+
+def _ocr(data: DataPlane, result: AuditResult) -> None:
+    pages = ((row.id, True) for row in _rows(_PAGES))
+    for _ident, (page, objects) in merge(pages, _grouped(data, "ocr/pages", result)):
+        if page is None:
+            for key, size in objects or []:
+                result.orphans.add(key, size)
+
+
+def _delete(storage: Storage, options: AuditOptions, result: AuditResult) -> None:
+    if result.orphans.count > options.max_delete:
+        result.delete_refused = (
+            f"{result.orphans.count} orphans, more than --max-delete {options.max_delete}: "
+            "nothing was deleted"
+        )
+        return
+    if not result.orphans.items:
+        return
+    outcome = storage.delete(result.orphans.items)
+    result.deleted = outcome.deleted
+    result.repair_failures.extend(f"{k}: {code} {msg}" for k, code, msg in outcome.errors)
