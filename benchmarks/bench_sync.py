@@ -234,14 +234,15 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    _out, err = proc.communicate()
+    out, err = proc.communicate()
     elapsed = time.perf_counter() - start
     done.set()
     sampler.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
-        raise RuntimeError(f"{argv[0]} exited {proc.returncode}:\n{err.decode()[-2000:]}")
+        said = (err.decode() + out.decode())[-2000:]
+        raise RuntimeError(f"{argv[0]} exited {proc.returncode}:\n{said}")
     return elapsed, peak, cpu
 
 
@@ -277,6 +278,15 @@ def verify_bucket(client: object, bucket: str, root: Path, tool: str, phase: str
             wrong.append(key)
     if wrong:
         raise RuntimeError(f"{tool} after {phase}: {len(wrong)} objects differ from the files")
+
+
+def empty_bucket(client: object, bucket: str) -> None:
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)  # type: ignore[attr-defined]
+    for page in pages:
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})  # type: ignore[attr-defined]
+    client.delete_bucket(Bucket=bucket)  # type: ignore[attr-defined]
 
 
 def run(files: int, rounds: int, write_docs: bool) -> None:
@@ -325,6 +335,8 @@ def run(files: int, rounds: int, write_docs: bool) -> None:
                     changed_files = len(changed)
                     again, _, again_cpu = timed(argv, env)
                     verify_bucket(client, bucket, root, tool.name, "1% changed re-sync")
+                    # Emptied and removed, so the server's volumes never run out mid-run.
+                    empty_bucket(client, bucket)
                     for key, value in (
                         ("first", first),
                         ("noop", noop),
@@ -352,6 +364,7 @@ def run(files: int, rounds: int, write_docs: bool) -> None:
     helps = help_times()
     print(f"s3w --help: median {statistics.median(helps):.3f} s over {len(helps)} runs")
     load = os.getloadavg()
+    notes.append("Command: `python benchmarks/bench_sync.py " + " ".join(sys.argv[1:]) + "`.")
     notes.append(
         f"{os.cpu_count()} CPUs, shared with other work; load average at the end {load[0]:.1f} / "
         f"{load[1]:.1f} / {load[2]:.1f} (1/5/15 min). The server runs on the same cores."
