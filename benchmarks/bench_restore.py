@@ -340,8 +340,8 @@ def _write_doc(table: str, files: int, rounds: int, notes: list[str]) -> None:
         [
             BEGIN,
             "",
-            f"Measured by `python benchmarks/bench_restore.py` ({files:,} files, median of "
-            f"{rounds} rounds, tools alternating first) on {platform.machine()} with "
+            f"Measured by `{' '.join(['python', 'benchmarks/bench_restore.py', *sys.argv[1:]])}` "
+            f"({files:,} files, median of {rounds} round(s), tools alternating first) on {platform.machine()} with "
             f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {version or 'no rclone'}; "
             "one embedded SeaweedFS and PostgreSQL on the same machine, which is shared with "
             "other work, so absolute times vary between runs.",
