@@ -145,3 +145,22 @@ def test_an_unreachable_gateway_is_a_warning_not_a_failure(
     assert len(warnings) == 1, warnings
     assert warnings[0].startswith("warning: summary not pushed to S3W_PUSHGATEWAY_URL: ")
     assert "refused" in warnings[0].lower(), warnings
+
+
+@pytest.mark.slow  # a Pushgateway process: full leg only
+def test_restore_pushes_its_summary(
+    s3w: Run, published: str, media_root: Path, pushgateway: str
+) -> None:
+    path = media_root / "docvers" / "ab" / "cd" / "r1" / "r.pdf"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"%PDF-1.4 restore me")
+    assert json.loads(s3w("sync", "--json", "--no-progress").stdout)["uploaded"] == 1
+    path.unlink()
+
+    result = json.loads(s3w("restore", "--json", "--no-progress").stdout)
+    assert path.read_bytes() == b"%PDF-1.4 restore me"
+    found = gateway_samples(pushgateway, "s3w_restore")
+    group = frozenset({("deployment", published)})
+    assert found[("s3w_run_success", group)] == 1
+    assert found[("s3w_run_items", group | {("result", "restored")})] == result["restored"] == 1
+    assert found[("s3w_run_bytes", group | {("result", "restored")})] == len(b"%PDF-1.4 restore me")

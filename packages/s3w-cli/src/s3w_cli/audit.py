@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from s3w_cli.output import expected_errors, print_json
+from s3w_cli.publish import publish
 
 if TYPE_CHECKING:
     from s3w_tasks.audit import AuditResult
@@ -67,6 +68,21 @@ def audit(
                 typer.echo(f"checking {name} ...", err=True)
 
         result = run_audit(get_storage(), str(root), options, on_phase=phase)
+    publish(
+        "audit",
+        ok=result.ok and not result.repair_failures and result.delete_refused is None,
+        seconds=result.seconds,
+        items={
+            "versions": result.versions,
+            "objects": result.objects,
+            "defects": result.defects,
+            "orphans": result.orphans.count,
+            "uploaded": result.uploaded,
+            "restored": result.restored,
+            "deleted": result.deleted,
+        },
+        sizes={"orphans": result.orphans.bytes},
+    )
     if as_json:
         print_json(result.to_dict())
     else:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from s3w_cli.output import expected_errors, print_json
+from s3w_cli.publish import publish
 
 if TYPE_CHECKING:
     from s3w_storage.restore import RestoreResult
@@ -68,6 +69,20 @@ def restore(
                 result = run_restore(storage, root, options, progress=bar.advance, on_action=action)
         else:
             result = run_restore(storage, root, options, on_action=action)
+    publish(
+        "restore",
+        ok=result.ok,
+        seconds=result.seconds,
+        items={
+            "restored": result.restored,
+            "unchanged": result.unchanged,
+            "kept_newer": result.kept_newer,
+            "failed": len(result.failures),
+            "objects": result.objects,
+        },
+        sizes={"restored": result.restored_bytes},
+        dry_run=result.dry_run,
+    )
     if as_json:
         print_json(result.to_dict())
     else:
