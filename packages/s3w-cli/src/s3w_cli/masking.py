@@ -122,7 +122,10 @@ def mask_url(url: str | None) -> str | None:
         masked = f"{head}://{user}:{MASK}@{after}" if password is not None else url
         if any(secret in masked for secret in secrets):  # nothing sensible left to show
             masked = f"{head}://{MASK}"
-    return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}={MASK}", masked)
+    masked = _SECRET_QUERY.sub(lambda m: f"{m.group(1)}={MASK}", masked)
+    if any(secret in masked for secret in secrets):  # a query spelling the pattern missed
+        masked = f"{url.partition('://')[0]}://{MASK}"
+    return masked
 
 
 def configured_urls() -> list[str]:
