@@ -32,7 +32,7 @@ URL_VARIABLES = (
     "S3W_PROGRESS_REDIS_URL",
 )
 #: Query parameters whose values are secrets.
-_SECRET_QUERY = re.compile(r"(?i)\b(password|passwd|pwd|secret|token|key)=[^&#]*")
+_SECRET_QUERY = re.compile(r"(?i)(password|passwd|pwd|secret|token|key)=[^&#]*")
 #: Pieces of a password (split at URL delimiters) at least this long are hidden too.
 MIN_PIECE = 4
 _DELIMITERS = re.compile(r"[/#?@:%]")
