@@ -38,6 +38,13 @@ class Module:
     external: set[str] = field(default_factory=set)  # any level, top-level names
 
 
+def _summary(doc: str) -> str:
+    """The docstring's first sentence (its first paragraph, up to the first full stop)."""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    end = paragraph.find(". ")
+    return paragraph if end < 0 else paragraph[: end + 1]
+
+
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
@@ -92,7 +99,7 @@ def load() -> dict[str, Module]:
             text = path.read_text(encoding="utf-8")
             tree = ast.parse(text)
             doc = ast.get_docstring(tree) or ""
-            modules[name] = Module(name, path, len(text.splitlines()), doc.strip().split("\n")[0])
+            modules[name] = Module(name, path, len(text.splitlines()), _summary(doc))
             trees[name] = (tree, is_package)
     for name, (tree, is_package) in trees.items():
         mod = modules[name]
