@@ -1,6 +1,8 @@
-"""``s3w audit``: does every document version in the database exist, intact, in the bucket
-and on disk; is every ``ready`` thumbnail and page preview in the bucket; and what in the
-bucket does no row own?
+"""``s3w audit``: the database, the bucket and the media root held against each other.
+
+Does every document version in the database exist, intact, in the bucket and on disk; is
+every ``ready`` thumbnail and page preview in the bucket; and what in the bucket does no row
+own?
 
 Each part of the layout is checked by merging sorted streams: the database (server-side
 cursors, ``ORDER BY`` the key or the id), the bucket listing (key order) and the media root

@@ -1,5 +1,7 @@
-"""Backfill over the workers: enqueue the contract's thumbnail and page-image tasks for every
-document or page that needs one, in bounded batches so the broker's memory stays flat.
+"""Backfill over the workers: preview tasks sent in bounded batches, stuck uploads sent again.
+
+The contract's thumbnail and page-image tasks are enqueued for every document or page that
+needs one, in bounded batches so the broker's memory stays flat.
 
 Documents: the rule of :func:`s3w_tasks.worker.thumbnails.needs_thumbnail` (processing
 ready, thumbnail NULL or failed), read in id order one batch at a time. Pages: every page of

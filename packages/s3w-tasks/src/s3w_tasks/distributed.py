@@ -1,5 +1,7 @@
-"""The distributed-sync coordinator: cut the media root into folder shards, send one
-``s3w_sync_shard`` task per shard to the s3 queue, show progress, and sum the results.
+"""The distributed-sync coordinator: shard tasks sent, their progress shown, results summed.
+
+The media root is cut into folder shards, one ``s3w_sync_shard`` task per shard goes to the
+fleet queue, progress is shown as shards report, and the results are summed.
 
     result = distributed_sync(options=SyncOptions(delete=True), on_progress=print)
 

@@ -1,5 +1,7 @@
-"""Logging for the worker: ``PM_LOG_CONFIG`` (YAML dictConfig) when it exists, else a default;
-``PM_LOG_FORMAT=json`` gives either one the JSON lines of :mod:`s3w_tasks.jsonlog`."""
+"""Logging for the worker: ``PM_LOG_CONFIG`` (YAML dictConfig) when it exists, else a default.
+
+``PM_LOG_FORMAT=json`` gives either one the JSON lines of :mod:`s3w_tasks.jsonlog`.
+"""
 
 from __future__ import annotations
 

@@ -47,8 +47,8 @@ class Layout:
     shards: list[str] = field(default_factory=list)
     #: level ('' or 'docvers/') -> (local files directly in it, remote objects directly in it)
     loose: dict[str, tuple[list[LocalFile], dict[str, RemoteObject]]] = field(default_factory=dict)
-    #: What the scan of the levels above the shards skipped or could not read (its files are
-    #: in ``loose``).
+    #: The scan of the levels above the shards: their files (also in ``loose``), and what it
+    #: skipped or could not read.
     scanned: LocalTree = field(default_factory=lambda: LocalTree(root=""))
 
     @property
@@ -71,12 +71,9 @@ def _scan_level(tree: LocalTree, rel: str) -> tuple[list[str], list[LocalFile]]:
     path = os.path.join(tree.root, *rel.split("/")) if rel else tree.root
     if os.path.islink(path.rstrip(os.sep)) or not os.path.isdir(path):
         return [], []
-    level = LocalTree(root=tree.root)
-    folders = scan_folder(level, path, rel)
-    tree.errors += level.errors
-    tree.skipped_links += level.skipped_links
-    tree.skipped_special += level.skipped_special
-    return sorted(key[len(rel) :].rstrip("/") for _path, key in folders), level.files
+    before = len(tree.files)
+    folders = scan_folder(tree, path, rel)
+    return sorted(key[len(rel) :].rstrip("/") for _path, key in folders), tree.files[before:]
 
 
 def plan_layout(storage: Storage, root: str, *, remote_folders: bool) -> Layout:
