@@ -98,6 +98,7 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="s3w-bench-metr
 from s3w_tasks import metrics
 from s3w_tasks.celery_app import app
 metrics.enable()
+app.loader.import_default_modules()  # the tasks, as a worker registers them (include)
 task = app.tasks["s3_worker_add_doc_vers"]
 def one(i):
     metrics._prerun(task_id=str(i))

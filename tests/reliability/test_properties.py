@@ -99,7 +99,7 @@ def test_an_accepted_key_stays_inside_the_media_root(key: str) -> None:
 @PROPERTY
 @given(uuids, st.sampled_from([str, lambda u: str(u).upper(), lambda u: u.hex, "{{{}}}".format]))
 def test_every_spelling_of_a_uuid_parses_to_the_canonical_form(ident: uuid.UUID, spell) -> None:  # type: ignore[no-untyped-def]
-    from s3w_tasks.operations import parse_id
+    from s3w_tasks.worker.ids import parse_id
 
     assert parse_id(spell(ident), "document id") == str(ident)
 
@@ -107,7 +107,7 @@ def test_every_spelling_of_a_uuid_parses_to_the_canonical_form(ident: uuid.UUID,
 @PROPERTY
 @given(st.lists(st.one_of(uuids.map(str), st.text(max_size=50)), max_size=30))
 def test_split_ids_keeps_order_and_reports_the_rest(values: list[str]) -> None:
-    from s3w_tasks.operations import split_ids
+    from s3w_tasks.worker.ids import split_ids
 
     ids, malformed = split_ids(values, "page id")
     expected: list[str] = []
@@ -217,7 +217,7 @@ def test_masking_never_shows_a_password(password: str, scheme: str, query: str) 
 @PROPERTY
 @given(st.text(max_size=200))
 def test_log_values_are_one_printable_line(value: str) -> None:
-    from s3w_tasks.logs import clean
+    from s3w_tasks.errors import clean
 
     shown = clean(value)
     assert shown.isprintable(), repr(shown)

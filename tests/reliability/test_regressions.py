@@ -36,13 +36,13 @@ def test_thumbnail_requested_while_process_upload_commits_is_rendered(
     still ``processing_pages``, process_upload committed ``ready`` before the task read the
     status back, and the task ended ``ok`` ("unclaimed") with no thumbnail and
     ``preview_status`` NULL."""
-    from s3w_tasks import operations
+    from s3w_tasks.worker import thumbnails
 
     db = worker_env
     user = pm.insert_user(db)
     doc = pm.insert_document(db, user, file_name="race.pdf", processing_status="processing_pages")
     pm.media_file(media_root, doc.version, pdf_bytes(1))
-    real_claim = operations.claim_thumbnail
+    real_claim = thumbnails.claim_thumbnail
     calls: list[bool] = []
 
     def claim_then_commit_ready(doc_id: str, token: str) -> bool:
@@ -56,8 +56,8 @@ def test_thumbnail_requested_while_process_upload_commits_is_rendered(
             )
         return claimed
 
-    monkeypatch.setattr(operations, "claim_thumbnail", claim_then_commit_ready)
-    assert operations.generate_doc_thumbnail(str(doc.id), token=uuid.uuid4().hex) == "ready"
+    monkeypatch.setattr(thumbnails, "claim_thumbnail", claim_then_commit_ready)
+    assert thumbnails.generate_doc_thumbnail(str(doc.id), token=uuid.uuid4().hex) == "ready"
     assert calls == [False, True]
     assert pm.document_row(db, doc.id)["preview_status"] == "ready"
     s3.head_object(Bucket=bucket, Key=pm.thumbnail_key(doc.id))

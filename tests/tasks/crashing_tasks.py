@@ -12,9 +12,10 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from s3w_tasks import operations
 from s3w_tasks.celery_app import app
-from s3w_tasks.tasks import ContractTask, _fail_thumbnail
+from s3w_tasks.running import ContractTask
+from s3w_tasks.tasks import _fail_thumbnail
+from s3w_tasks.worker.thumbnails import claim_thumbnail
 
 CRASH = "s3w_test_crash_worker"
 
@@ -23,5 +24,5 @@ CRASH = "s3w_test_crash_worker"
 def crash_worker(self: ContractTask, doc_id: str, attempts_file: str) -> Any:
     with Path(attempts_file).open("a") as out:
         out.write(f"{self.request.retries}\n")
-    operations.claim_thumbnail(doc_id, self.request.id)
+    claim_thumbnail(doc_id, self.request.id)
     os.kill(os.getpid(), signal.SIGKILL)

@@ -59,7 +59,7 @@ def test_thumbnails_for_missing_or_failed_ready_documents(env: str, pg_url: str)
     seen = []
     done = backfill.enqueue(
         "thumbnails",
-        backfill.documents_needing_thumbnail(batch=4),
+        backfill.thumbnail_batches(batch=4),
         on_progress=lambda p: seen.append(p.enqueued),
     )
 

@@ -16,8 +16,9 @@ def test_registered_tasks_equal_the_contract() -> None:
     from s3w_tasks.celery_app import app
     from s3w_tasks.fleet import TASK_NAMES as OWN_TASKS
 
-    # s3w's own (fleet) tasks are registered only by a worker holding S3W_FLEET_KEY (through
-    # the app's ``include``); the app as imported registers the Papermerge contract alone.
+    # The worker imports the app's ``include`` (the contract's tasks; s3w's own fleet tasks
+    # only with S3W_FLEET_KEY) as it starts: do the same here.
+    app.loader.import_default_modules()
     registered = {name for name in app.tasks if not name.startswith("celery.")}
     assert not OWN_TASKS & CONTRACT
     registered -= OWN_TASKS  # present only if this process imported the fleet module
@@ -26,7 +27,10 @@ def test_registered_tasks_equal_the_contract() -> None:
     assert {n: contract.TASK_QUEUES[n] for n in CONTRACT} == QUEUES
 
 
-@pytest.mark.parametrize(("key", "expected"), [(None, []), ("k" * 32, ["s3w_tasks.shard_sync"])])
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [(None, ["s3w_tasks.tasks"]), ("k" * 32, ["s3w_tasks.tasks", "s3w_tasks.shard_sync"])],
+)
 def test_fleet_tasks_are_included_only_with_the_key(
     monkeypatch: pytest.MonkeyPatch, key: str | None, expected: list[str]
 ) -> None:
@@ -114,7 +118,7 @@ def test_amqp_broker_has_no_redis_options(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_backoff_grows_with_jitter_and_is_bounded() -> None:
-    from s3w_tasks.tasks import backoff
+    from s3w_tasks.running import backoff
 
     for retries in range(12):
         ceiling = min(60.0, 2.0 * 2**retries)
@@ -124,7 +128,7 @@ def test_backoff_grows_with_jitter_and_is_bounded() -> None:
 
 
 def test_lang_from_the_core_is_normalised() -> None:
-    from s3w_tasks.operations import normalize_lang
+    from s3w_tasks.worker.uploads import normalize_lang
 
     assert normalize_lang("DocumentLang.deu") == "deu"
     assert normalize_lang("eng") == "eng"

@@ -13,7 +13,7 @@ from s3w_cli.output import expected_errors, print_json
 from s3w_cli.publish import publish
 
 if TYPE_CHECKING:
-    from s3w_tasks.audit import AuditResult
+    from s3w_tasks.audit_result import AuditResult
 
 #: Examples printed per kind of finding (``--json`` has more).
 SHOWN = 20
@@ -50,8 +50,8 @@ def audit(
         from s3w_storage.objects import get_storage
         from s3w_storage.settings import get_settings
         from s3w_storage.sync import check_media_root
-        from s3w_tasks.audit import AuditOptions
         from s3w_tasks.audit import audit as run_audit
+        from s3w_tasks.audit_result import AuditOptions
 
         root = media_root if media_root is not None else Path(get_settings().media_root)
         check_media_root(root)

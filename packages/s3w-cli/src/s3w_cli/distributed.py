@@ -13,7 +13,8 @@ import typer
 
 if TYPE_CHECKING:
     from s3w_storage.sync import SyncOptions
-    from s3w_tasks.distributed import DistributedSyncResult, RunProgress
+    from s3w_tasks.distributed import RunProgress
+    from s3w_tasks.sync_sums import DistributedSyncResult
 
 
 def _human(n: float) -> str:
@@ -77,7 +78,7 @@ def backfill(kind: str, *, limit_batch: int, max_queued: int, per_task: int, as_
         from s3w_tasks import backfill as bf
 
         if kind == "thumbnails":
-            batches = bf.documents_needing_thumbnail(limit_batch)
+            batches = bf.thumbnail_batches(limit_batch)
         else:
             from s3w_storage.objects import get_storage
 

@@ -1,4 +1,4 @@
-"""Database-backed commands: document versions and thumbnails (s3w_tasks.operations)."""
+"""Database-backed commands: document versions and thumbnails (s3w_tasks.worker)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def add_doc_vers(
 ) -> None:
     """Upload document versions' files from the media root to their docver keys."""
     with expected_errors():
-        from s3w_tasks.operations import add_doc_vers as run
+        from s3w_tasks.worker.versions import add_doc_vers as run
 
         summary = run(ids)
     _report(summary, as_json, "uploaded {uploaded}, already present {already_present}")
@@ -25,7 +25,7 @@ def remove_doc_vers(
 ) -> None:
     """Delete every object under each version's docver prefix."""
     with expected_errors():
-        from s3w_tasks.operations import remove_doc_vers as run
+        from s3w_tasks.worker.versions import remove_doc_vers as run
 
         summary = run(ids)
     _report(summary, as_json, None)
@@ -37,7 +37,7 @@ def doc_thumbnail(
 ) -> None:
     """Render and upload one document's thumbnail; prints the preview status."""
     with expected_errors():
-        from s3w_tasks.operations import generate_doc_thumbnail
+        from s3w_tasks.worker.thumbnails import generate_doc_thumbnail
 
         status = generate_doc_thumbnail(doc_id)
     if as_json:
@@ -74,9 +74,9 @@ def generate_doc_thumbnails(
 
     with expected_errors():
         from s3w_tasks.errors import TaskError
-        from s3w_tasks.operations import documents_needing_thumbnail, generate_doc_thumbnail
+        from s3w_tasks.worker.thumbnails import documents_to_thumbnail, generate_doc_thumbnail
 
-        todo = [str(i) for i in documents_needing_thumbnail(limit)]
+        todo = [str(i) for i in documents_to_thumbnail(limit)]
         counts: dict[str, int] = {}
         failures: list[dict[str, str]] = []
 

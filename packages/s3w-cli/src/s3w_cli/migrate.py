@@ -20,7 +20,6 @@ from s3w_cli.publish import publish
 
 if TYPE_CHECKING:
     from s3w_storage.migrate import (
-        ExpectedKeys,
         MigrateOptions,
         MigratePlan,
         MigrateResult,
@@ -118,7 +117,11 @@ def migrate(
             raise typer.BadParameter("give the target: --to-env FILE or --to-bucket etc.")
         settings = target_settings(source.settings, env_file=to_env, overrides=overrides)
         target = Storage(make_client(settings), settings)
-        expected = _expected_keys() if verify_mode == "db" else None
+        expected = None
+        if verify_mode == "db":
+            from s3w_tasks.expected import expected_keys
+
+            expected = expected_keys()
         options = MigrateOptions(
             dry_run=dry_run, jobs=jobs, server_side=server_side, limit=max_objects
         )
@@ -197,39 +200,6 @@ def _with_progress(
 
     with bar:
         return run_migrate(source, target, options, progress=bar.advance, on_plan=planned)
-
-
-def _expected_keys() -> ExpectedKeys:
-    """Keys Papermerge's database says exist: every version's file, the thumbnail of every
-    ``ready`` document, and the page ids whose previews must be copied."""
-    from sqlalchemy import select
-
-    from s3w_storage.errors import InvalidKey
-    from s3w_storage.keys import docver_key, thumbnail_key
-    from s3w_storage.migrate import ExpectedKeys
-    from s3w_tasks.db import session_scope
-    from s3w_tasks.models import Document, DocumentVersion, Page, PreviewStatus
-
-    expected = ExpectedKeys()
-    with session_scope() as session:
-        rows = session.execute(
-            select(DocumentVersion.id, DocumentVersion.file_name).where(
-                DocumentVersion.file_name.is_not(None)
-            )
-        )
-        for version_id, file_name in rows:
-            if not file_name:
-                continue
-            try:
-                expected.required.add(docver_key(version_id, file_name))
-            except InvalidKey:  # a name no key can hold; the report of the sync shows these
-                continue
-        ready = session.execute(
-            select(Document.node_id).where(Document.preview_status == PreviewStatus.READY)
-        )
-        expected.required.update(thumbnail_key(doc_id) for (doc_id,) in ready)
-        expected.page_ids.update(str(page_id) for (page_id,) in session.execute(select(Page.id)))
-    return expected
 
 
 def _where(storage: Storage) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -11,6 +9,7 @@ from botocore.config import Config
 
 from s3w_storage import observe
 from s3w_storage.connection import connection_for
+from s3w_storage.perprocess import PerProcess
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client as S3Client
@@ -61,29 +60,11 @@ def make_client(settings: StorageSettings, *, pool_size: int | None = None) -> S
     return observe.attach(client)
 
 
-class _PerProcess:
-    """One client per process, built on first use (after a fork, the child builds its own)."""
+def _client_from_environment() -> S3Client:
+    from s3w_storage.settings import get_settings
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._client: S3Client | None = None
-
-    def __call__(self) -> S3Client:
-        pid = os.getpid()
-        with self._lock:
-            if self._client is None or self._pid != pid:
-                from s3w_storage.settings import get_settings
-
-                self._client = make_client(get_settings())
-                self._pid = pid
-            return self._client
-
-    def cache_clear(self) -> None:
-        with self._lock:
-            self._client = None
-            self._pid = None
+    return make_client(get_settings())
 
 
 #: The process's client from :func:`s3w_storage.settings.get_settings`; ``cache_clear()`` resets.
-get_client = _PerProcess()
+get_client: PerProcess[S3Client] = PerProcess(_client_from_environment)

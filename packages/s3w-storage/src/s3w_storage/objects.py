@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,7 +24,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from s3w_storage.dataplane import key_problem
 from s3w_storage.errors import InvalidArgument, InvalidKey, StorageError, translate
+from s3w_storage.folders import RemoteObject, list_folder, server_time
 from s3w_storage.keys import check_relative, content_type_for, with_prefix
+from s3w_storage.perprocess import PerProcess
 from s3w_storage.settings import MAX_PRESIGN_EXPIRY
 
 if TYPE_CHECKING:
@@ -373,18 +375,21 @@ class Storage:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(one, items))
 
+    def list_folder(self, folder: str) -> tuple[list[str], dict[str, RemoteObject]]:
+        """(sub-folder prefixes, objects) directly in ``folder``, by one delimiter listing."""
+        return self._call(lambda: list_folder(self.client, self.bucket, self.prefix, folder))
 
-@lru_cache(maxsize=1)
-def _storage_for_pid(pid: int) -> Storage:
+    def server_time(self) -> float:
+        """The S3 server's clock now (seconds since the epoch), from its Date header."""
+        return server_time(self.client, self.bucket)
+
+
+def _storage_from_environment() -> Storage:
     from s3w_storage.client import get_client
     from s3w_storage.settings import get_settings
 
     return Storage(get_client(), get_settings())
 
 
-def get_storage() -> Storage:
-    """The process's :class:`Storage` from the environment, built on first use."""
-    return _storage_for_pid(os.getpid())
-
-
-get_storage.cache_clear = _storage_for_pid.cache_clear  # type: ignore[attr-defined]
+#: The process's :class:`Storage` from the environment, built on first use.
+get_storage: PerProcess[Storage] = PerProcess(_storage_from_environment)

@@ -1,6 +1,8 @@
-"""``s3w audit``: does every document version in the database exist, intact, in the bucket
-and on disk; is every ``ready`` thumbnail and page preview in the bucket; and what in the
-bucket does no row own?
+"""``s3w audit``: the database, the bucket and the media root held against each other.
+
+Does every document version in the database exist, intact, in the bucket and on disk; is
+every ``ready`` thumbnail and page preview in the bucket; and what in the bucket does no row
+own?
 
 Each part of the layout is checked by merging sorted streams: the database (server-side
 cursors, ``ORDER BY`` the key or the id), the bucket listing (key order) and the media root
@@ -18,25 +20,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
 from s3w_storage.keys import PREVIEW_SIZES
 from s3w_storage.reconcile import merge, owner_id, walk_sorted
-from s3w_tasks import contract
+from s3w_tasks.audit_repairs import Repairs
+from s3w_tasks.audit_result import SAMPLE, AuditOptions, AuditResult
 from s3w_tasks.db import session_scope
 
 if TYPE_CHECKING:
     from s3w_storage.dataplane import DataPlane
     from s3w_storage.objects import Storage
 
-#: Examples kept per kind of finding (the counts are always complete).
-SAMPLE = 1000
-#: Rows fetched per round trip from a server-side cursor; ids sent per task batch.
+#: Rows fetched per round trip from a server-side cursor.
 BATCH = 2000
-SEND_BATCH = 100
 
 #: The folders whose objects must belong to a row.
 ROOTS = ("docvers/", "thumbnails/", "previews/", "ocr/")
@@ -66,81 +65,6 @@ JOIN documents d ON d.node_id = v.document_id
 JOIN last ON last.document_id = v.document_id
 ORDER BY p.id::text COLLATE "C"
 """
-
-
-@dataclass
-class Finding:
-    """One kind of defect: how many, and the first :data:`SAMPLE` of them."""
-
-    count: int = 0
-    bytes: int = 0
-    items: list[str] = field(default_factory=list)
-    limit: int = field(default=SAMPLE, repr=False)
-
-    def add(self, item: str, size: int = 0) -> None:
-        self.count += 1
-        self.bytes += size
-        if len(self.items) < self.limit:
-            self.items.append(item)
-
-
-@dataclass(frozen=True)
-class AuditOptions:
-    checksum: bool = False
-    repair: bool = False
-    delete_orphans: bool = False
-    max_delete: int = 0
-
-
-@dataclass
-class AuditResult:
-    """What the audit found (and, with repair, did). ``ok``: nothing found or all repaired."""
-
-    root: str
-    versions: int = 0
-    documents_ready: int = 0
-    pages_checked: int = 0
-    objects: int = 0
-    local_files: int = 0
-    missing_in_bucket: Finding = field(default_factory=Finding)
-    missing_on_disk: Finding = field(default_factory=Finding)
-    different: Finding = field(default_factory=Finding)
-    missing_thumbnails: Finding = field(default_factory=Finding)
-    missing_previews: Finding = field(default_factory=Finding)
-    orphans: Finding = field(default_factory=Finding)
-    uploaded: int = 0
-    restored: int = 0
-    thumbnails_requested: int = 0
-    previews_requested: int = 0
-    deleted: int = 0
-    repair_failures: list[str] = field(default_factory=list)
-    delete_refused: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def defects(self) -> int:
-        return (
-            self.missing_in_bucket.count
-            + self.missing_on_disk.count
-            + self.different.count
-            + self.missing_thumbnails.count
-            + self.missing_previews.count
-        )
-
-    @property
-    def ok(self) -> bool:
-        return not self.defects and not self.orphans.count
-
-    def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        data = asdict(self)
-        for finding in data.values():
-            if isinstance(finding, dict):
-                finding.pop("limit", None)
-        data["defects"] = self.defects
-        data["ok"] = self.ok
-        return data
 
 
 def _rows(sql: str) -> Iterator[Any]:
@@ -174,90 +98,6 @@ def _grouped(data: DataPlane, folder: str, result: AuditResult) -> Iterator[tupl
         yield current, group
 
 
-class _Repairs:
-    """The repairs of one run: uploads and restores at once, task messages in batches."""
-
-    def __init__(self, storage: Storage, data: DataPlane, root: str, result: AuditResult):
-        from s3w_storage.restore.fetch import ParentGuard
-
-        self.storage, self.data, self.root, self.result = storage, data, root, result
-        self.guard = ParentGuard(root)
-        self.thumbnails: list[str] = []
-        self.pages: list[str] = []
-        self.sender: Any = None
-
-    def upload(self, key: str, path: str) -> None:
-        from s3w_storage.sync.transfer import put_one
-
-        _key, _size, error = put_one(self.data, (key, path))
-        if error is None:
-            self.result.uploaded += 1
-        else:
-            self.result.repair_failures.append(f"{key}: {error}")
-
-    def restore(self, key: str, obj: tuple[int, float, str]) -> None:
-        from s3w_storage.errors import StorageError
-        from s3w_storage.restore.fetch import Listed, fetch
-
-        size, mtime, etag = obj
-        try:
-            fetch(
-                self.data,
-                Listed(key, self.data.head + key, size, mtime, etag),
-                self.guard.prepare(key),
-            )
-        except (StorageError, OSError) as exc:
-            self.result.repair_failures.append(f"{key}: {exc}")
-            return
-        self.result.restored += 1
-
-    def thumbnail(self, doc_id: str) -> None:
-        self.thumbnails.append(doc_id)
-        if len(self.thumbnails) >= SEND_BATCH:
-            self.flush()
-
-    def previews(self, page_id: str) -> None:
-        self.pages.append(page_id)
-        if len(self.pages) >= SEND_BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        if not (self.thumbnails or self.pages):
-            return
-        if self.sender is None:
-            from s3w_tasks.distributed import sender_app
-
-            self.sender = sender_app()
-        queue = contract.preview_queue()
-        if self.thumbnails:
-            with session_scope() as session:
-                session.execute(
-                    text(
-                        "UPDATE documents SET preview_status = NULL WHERE node_id::text = ANY(:ids)"
-                    ),
-                    {"ids": self.thumbnails},
-                )
-            for doc_id in self.thumbnails:
-                self.sender.send_task(
-                    contract.GENERATE_DOC_THUMBNAIL, kwargs={"doc_id": doc_id}, queue=queue
-                )
-            self.result.thumbnails_requested += len(self.thumbnails)
-            self.thumbnails = []
-        if self.pages:
-            self.sender.send_task(
-                contract.GENERATE_PAGE_IMAGE, kwargs={"page_ids": list(self.pages)}, queue=queue
-            )
-            self.result.previews_requested += len(self.pages)
-            self.pages = []
-
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            if self.sender is not None:
-                self.sender.close()
-
-
 def audit(
     storage: Storage,
     media_root: str,
@@ -276,7 +116,7 @@ def audit(
     root = os.path.abspath(media_root)
     result = AuditResult(root=root)
     data = DataPlane(storage.settings)
-    repairs = _Repairs(storage, data, root, result) if options.repair else None
+    repairs = Repairs(storage, data, root, result) if options.repair else None
     if options.delete_orphans:  # every orphan key is kept when few enough to delete
         result.orphans.limit = max(SAMPLE, options.max_delete + 1)
     phase = on_phase or (lambda name: None)
@@ -301,7 +141,7 @@ def _versions(
     root: str,
     options: AuditOptions,
     result: AuditResult,
-    repairs: _Repairs | None,
+    repairs: Repairs | None,
 ) -> None:
     cut = len(data.head)
     expected = ((row.key, True) for row in _rows(_VERSION_KEYS))
@@ -360,7 +200,7 @@ def _difference(
     return None if digest == stored else "same size, other content"
 
 
-def _thumbnails(data: DataPlane, result: AuditResult, repairs: _Repairs | None) -> None:
+def _thumbnails(data: DataPlane, result: AuditResult, repairs: Repairs | None) -> None:
     documents = ((row.id, bool(row.ready)) for row in _rows(_DOCUMENTS))
     pages = ((row.id, False) for row in _rows(_PAGES))  # earlier releases' page images
     owners = ((ident, any(v for v in flags if v)) for ident, flags in merge(documents, pages))
@@ -378,7 +218,7 @@ def _thumbnails(data: DataPlane, result: AuditResult, repairs: _Repairs | None) 
                     repairs.thumbnail(ident)
 
 
-def _previews(data: DataPlane, result: AuditResult, repairs: _Repairs | None) -> None:
+def _previews(data: DataPlane, result: AuditResult, repairs: Repairs | None) -> None:
     pages = ((row.id, bool(row.wanted)) for row in _rows(_PAGES))
     wanted = {f"{size}.jpg" for size in PREVIEW_SIZES}
     for ident, (want, objects) in merge(pages, _grouped(data, "previews/pages", result)):

@@ -1,7 +1,9 @@
-"""Backfill over the workers: enqueue the contract's thumbnail and page-image tasks for every
-document or page that needs one, in bounded batches so the broker's memory stays flat.
+"""Backfill over the workers: preview tasks sent in bounded batches, stuck uploads sent again.
 
-Documents: the rule of :func:`s3w_tasks.operations.documents_needing_thumbnail` (processing
+The contract's thumbnail and page-image tasks are enqueued for every document or page that
+needs one, in bounded batches so the broker's memory stays flat.
+
+Documents: the rule of :func:`s3w_tasks.worker.thumbnails.needs_thumbnail` (processing
 ready, thumbnail NULL or failed), read in id order one batch at a time. Pages: every page of
 the last version of a ready document that lacks any of its sm/md/lg/xl previews in the
 bucket, found by walking the page ids (database, id order) alongside the listing of
@@ -23,7 +25,8 @@ from sqlalchemy import func, select
 
 from s3w_tasks import contract
 from s3w_tasks.db import session_scope
-from s3w_tasks.models import Document, DocumentVersion, Page, PreviewStatus, ProcessingStatus
+from s3w_tasks.models import Document, DocumentVersion, Page, ProcessingStatus
+from s3w_tasks.worker.thumbnails import needs_thumbnail
 
 #: Ids read from the database per query, and sent per round.
 BATCH = 500
@@ -41,24 +44,15 @@ class BackfillProgress:
     seconds: float = 0.0
 
 
-def documents_needing_thumbnail(batch: int = BATCH) -> Iterator[list[str]]:
-    """Batches of document ids whose thumbnail is missing or failed (processing ready)."""
+def thumbnail_batches(batch: int = BATCH) -> Iterator[list[str]]:
+    """Batches of ids, in id order, of the documents that need a thumbnail (all of them)."""
     after: uuid.UUID | None = None
     while True:
-        query = (
-            select(Document.node_id)
-            .where(
-                (Document.preview_status.is_(None))
-                | (Document.preview_status == PreviewStatus.FAILED),
-                Document.processing_status == ProcessingStatus.READY,
-            )
-            .order_by(Document.node_id)
-            .limit(batch)
-        )
+        query = select(Document.node_id).where(needs_thumbnail()).order_by(Document.node_id)
         if after is not None:
             query = query.where(Document.node_id > after)
         with session_scope() as session:
-            ids = list(session.scalars(query))
+            ids = list(session.scalars(query.limit(batch)))
         if not ids:
             return
         after = ids[-1]
@@ -150,7 +144,7 @@ def enqueue(
 ) -> BackfillProgress:
     """Send one task per document (``thumbnails``) or per ``per_task`` pages
     (``page previews``) to the preview queue, never letting it grow past ``max_queued``."""
-    from s3w_tasks.distributed import sender_app
+    from s3w_tasks.broker import sender_app, watching
 
     name = contract.GENERATE_DOC_THUMBNAIL if kind == "thumbnails" else contract.GENERATE_PAGE_IMAGE
     queue = contract.preview_queue()
@@ -158,17 +152,10 @@ def enqueue(
     started = time.monotonic()
     sender = sender_app()
     try:
-        with sender.connection_for_write() as connection:
-            channel = connection.default_channel
-
-            def depth() -> int:
-                # Declared as the workers declare it (durable), so it may exist before them.
-                declared = channel.queue_declare(queue=queue, durable=True, auto_delete=False)
-                return int(declared.message_count)
-
+        with watching(sender, queue) as watch:
             for ids in batches:
                 while True:
-                    progress.queued = depth()
+                    progress.queued = watch.depth()
                     if progress.queued + len(ids) <= max(max_queued, len(ids)):
                         break
                     progress.seconds = time.monotonic() - started
@@ -181,13 +168,13 @@ def enqueue(
                     chunk = max(1, per_task)
                     messages = [{"page_ids": ids[n : n + chunk]} for n in range(0, len(ids), chunk)]
                 for kwargs in messages:
-                    sender.send_task(name, kwargs=kwargs, queue=queue, connection=connection)
+                    sender.send_task(name, kwargs=kwargs, queue=queue, connection=watch.connection)
                 progress.enqueued += len(ids)
                 progress.tasks += len(messages)
                 progress.seconds = time.monotonic() - started
                 if on_progress is not None:
                     on_progress(progress)
-            progress.queued = depth()
+            progress.queued = watch.depth()
     finally:
         sender.close()
     return progress
@@ -289,7 +276,7 @@ def reprocess_uploads(
     """Send ``process_upload`` again, exactly as Papermerge core sends it, for every document
     left unprocessed for longer than ``older_than`` seconds. ``process_upload`` is
     idempotent, so a document whose first message is still on its way is processed once."""
-    from s3w_tasks.distributed import sender_app
+    from s3w_tasks.broker import sender_app
 
     result = ReprocessResult()
     sender = None if dry_run else sender_app()

@@ -13,6 +13,9 @@ from celery import Celery
 
 app = Celery("s3worker")
 
+#: The module that registers the contract's tasks (imported by the worker through ``include``).
+TASK_MODULE = "s3w_tasks.tasks"
+
 
 def celery_config() -> dict[str, Any]:
     """The worker's Celery settings, built from :func:`s3w_tasks.settings.get_settings`."""
@@ -52,9 +55,9 @@ def celery_config() -> dict[str, Any]:
         "task_time_limit": settings.time_limit,
         "worker_send_task_events": False,
         "worker_hijack_root_logger": False,
-        # s3w's own (fleet) tasks are registered only on a worker that holds S3W_FLEET_KEY;
-        # their queue is consumed only when asked for (``s3w worker --fleet``).
-        "include": fleet_modules(),
+        # The contract's tasks; s3w's own (fleet) tasks only on a worker that holds
+        # S3W_FLEET_KEY, their queue consumed only when asked for (``s3w worker --fleet``).
+        "include": [TASK_MODULE, *fleet_modules()],
     }
     if settings.concurrency:
         config["worker_concurrency"] = settings.concurrency
@@ -72,11 +75,10 @@ def celery_config() -> dict[str, Any]:
 
 app.add_defaults(celery_config)
 
-# Registers the contract's tasks on ``app`` (the modules import ``app`` from here); s3w's own
-# distributed-sync shard task is registered through ``include`` above, only with the key.
-# Connects the metrics', the task statistics' and the JSON log lines' Celery signals (they act
-# only when enabled).
+# Connects the worker's signals: the failure record and per-process warm-up of the task
+# runner, the metrics', the task statistics' and the JSON log lines' (they act only when
+# enabled). None of these modules imports the app: the tasks find it through ``include``.
 from s3w_tasks import jsonlog as _jsonlog  # noqa: E402, F401
 from s3w_tasks import metrics as _metrics  # noqa: E402, F401
-from s3w_tasks import tasks as _tasks  # noqa: E402, F401
+from s3w_tasks import running as _running  # noqa: E402, F401
 from s3w_tasks import taskstats as _taskstats  # noqa: E402, F401

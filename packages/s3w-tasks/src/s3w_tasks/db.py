@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +9,7 @@ from typing import Any
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session
 
+from s3w_storage.perprocess import PerProcess
 from s3w_tasks.settings import get_settings
 
 
@@ -22,46 +21,31 @@ def database_url(raw: str) -> URL:
     return url
 
 
-class _PerProcessEngine:
-    """Builds the engine on first use in each process.
-
-    A Celery prefork child inherits its parent's objects; a pooled connection must never be
-    used from two processes. When the pid changes, the inherited engine's pool is dropped
-    without closing its connections (closing them would end the parent's sessions) and the
-    child builds its own.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._engine: Engine | None = None
-        self._inherited: list[Engine] = []
-
-    def __call__(self) -> Engine:
-        pid = os.getpid()
-        with self._lock:
-            if self._engine is not None and self._pid != pid:
-                self._engine.dispose(close=False)
-                self._inherited.append(self._engine)  # keep the parent's sockets unclosed
-                self._engine = None
-            if self._engine is None:
-                url = database_url(get_settings().require_db_url())
-                self._engine = create_engine(url, **_engine_options(url))
-                if url.get_backend_name() == "sqlite":
-                    event.listen(self._engine, "connect", _sqlite_functions)
-                self._pid = pid
-            return self._engine
-
-    def cache_clear(self) -> None:
-        with self._lock:
-            if self._engine is not None and self._pid == os.getpid():
-                self._engine.dispose()
-            self._engine = None
-            self._pid = None
+def _engine_from_environment() -> Engine:
+    url = database_url(get_settings().require_db_url())
+    engine = create_engine(url, **_engine_options(url))
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_functions)
+    return engine
 
 
-#: The process's engine from ``PM_DB_URL``; ``get_engine.cache_clear()`` disposes it.
-get_engine = _PerProcessEngine()
+#: Engines a forked child inherited: their pools are dropped, their sockets (the parent's
+#: sessions) kept open by keeping them referenced.
+_inherited: list[Engine] = []
+
+
+def _drop_inherited(engine: Engine) -> None:
+    """A pooled connection must never be used from two processes: the child drops the pool
+    it inherited without closing the connections (that would end the parent's sessions)."""
+    engine.dispose(close=False)
+    _inherited.append(engine)
+
+
+#: The process's engine from ``PM_DB_URL``, built after fork; ``get_engine.cache_clear()``
+#: disposes it.
+get_engine: PerProcess[Engine] = PerProcess(
+    _engine_from_environment, on_fork=_drop_inherited, on_clear=lambda engine: engine.dispose()
+)
 
 
 @contextmanager

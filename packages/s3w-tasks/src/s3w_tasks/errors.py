@@ -1,11 +1,12 @@
-"""The worker's errors and the one function that says whether an error may pass on a retry."""
+"""The worker's errors, the ones it classifies, and whether an error may pass on a retry."""
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from s3w_storage.errors import StorageError
+from s3w_thumbs.errors import ThumbnailError
 
 
 class TaskError(Exception):
@@ -42,6 +43,18 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectionError, TimeoutError))
 
 
+def clean(value: object, limit: int = 300) -> str:
+    """``value`` as one log-safe line: control and other unprintable characters escaped
+    (``\\n``, ``\\x1b``, ``\\u2028``), at most ``limit`` characters. Ids and names that
+    arrive in a message go through this, so a newline in them cannot write a fake log line."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
 def describe(exc: BaseException) -> str:
     """One line for logs and ``*_error`` columns: the message, never a URL or a secret.
 
@@ -52,7 +65,29 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, DBAPIError):
         first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else ""
         return f"database error ({type(exc.orig).__name__}): {first}"[:500]
-    from s3w_tasks.logs import clean
-
     text = str(exc).strip() or type(exc).__name__
     return clean(" ".join(text.split()), 500)
+
+
+def reason(exc: BaseException) -> str:
+    """:func:`describe`, and for a ``MemoryError`` (which has no message) what happened."""
+    if isinstance(exc, MemoryError):
+        return (
+            "ran out of memory; the file is too large to process "
+            "(S3W_MAX_RENDER_PIXELS, S3W_RENDER_MEMORY_LIMIT)"
+        )
+    return describe(exc)
+
+
+#: Errors an operation knows how to classify (everything else is a bug and propagates).
+KNOWN_ERRORS: tuple[type[BaseException], ...] = (
+    TaskError,
+    StorageError,
+    ThumbnailError,
+    SQLAlchemyError,
+    OSError,
+)
+
+#: Errors recorded on the document as ``failed`` (``MemoryError`` included: a render that
+#: ran out of memory must not leave the document pending or converting).
+RECORDED_ERRORS: tuple[type[BaseException], ...] = (*KNOWN_ERRORS, MemoryError)

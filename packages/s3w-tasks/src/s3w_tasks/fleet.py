@@ -41,8 +41,6 @@ EXPIRES: Final = "expires"
 #: The SyncOptions fields a coordinator sends a shard (``within`` and ``processes`` are the
 #: task's own).
 SENT_OPTIONS: Final = ("delete", "max_delete", "dry_run", "checksum", "include", "exclude", "jobs")
-#: Shortest key accepted (characters); ``openssl rand -hex 32`` gives 64.
-MIN_KEY_LENGTH: Final = 32
 
 
 class FleetRefused(PermanentError):

@@ -1,5 +1,7 @@
-"""Logging for the worker: ``PM_LOG_CONFIG`` (YAML dictConfig) when it exists, else a default;
-``PM_LOG_FORMAT=json`` gives either one the JSON lines of :mod:`s3w_tasks.jsonlog`."""
+"""Logging for the worker: ``PM_LOG_CONFIG`` (YAML dictConfig) when it exists, else a default.
+
+``PM_LOG_FORMAT=json`` gives either one the JSON lines of :mod:`s3w_tasks.jsonlog`.
+"""
 
 from __future__ import annotations
 
@@ -48,15 +50,3 @@ def _format(kind: str) -> None:
         from s3w_tasks.jsonlog import use_json
 
         use_json()
-
-
-def clean(value: object, limit: int = 300) -> str:
-    """``value`` as one log-safe line: control and other unprintable characters escaped
-    (``\\n``, ``\\x1b``, ``\\u2028``), at most ``limit`` characters. Ids and names that
-    arrive in a message go through this, so a newline in them cannot write a fake log line."""
-    text = value if isinstance(value, str) else str(value)
-    if len(text) > limit:
-        text = text[:limit] + "..."
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)

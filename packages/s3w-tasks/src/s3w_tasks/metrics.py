@@ -126,10 +126,9 @@ def enabled() -> bool:
 
 def task_label(task: Any) -> str:
     """The task's name when this worker registered it, else ``unknown``."""
-    from s3w_tasks.celery_app import app
-
     name = getattr(task, "name", None)
-    return name if isinstance(name, str) and name in app.tasks else UNKNOWN_TASK
+    registered = getattr(getattr(task, "app", None), "tasks", {})
+    return name if isinstance(name, str) and name in registered else UNKNOWN_TASK
 
 
 def count_run(task: Any, outcome: str) -> None:

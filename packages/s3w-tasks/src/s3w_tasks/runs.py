@@ -1,6 +1,6 @@
 """The Redis record of one distributed run: live counters, finished shards, a cancel flag.
 
-A run id names three keys (all expire after :data:`RUN_TTL`):
+A run id names these keys (all expire after :data:`RUN_TTL`):
 
 * ``s3w:run:<id>:live``  hash ``files``/``bytes``: uploads so far, by every attempt of every
   shard (a shard adds its counts as it goes, so the coordinator shows progress inside shards);

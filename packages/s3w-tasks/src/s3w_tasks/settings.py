@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from s3w_tasks.errors import ConfigurationError
 
+#: Shortest ``S3W_FLEET_KEY`` accepted (characters); ``openssl rand -hex 32`` gives 64.
+MIN_KEY_LENGTH = 32
+
 DEFAULT_LOG_CONFIG = "/app/log_config.yaml"
 
 
@@ -97,8 +100,6 @@ class TaskSettings(BaseSettings):
     @field_validator("fleet_key", mode="before")
     @classmethod
     def _fleet_key(cls, value: object) -> object:
-        from s3w_tasks.fleet import MIN_KEY_LENGTH
-
         if isinstance(value, str) and not value.strip():
             return None
         if isinstance(value, str) and len(value.strip()) < MIN_KEY_LENGTH:

@@ -15,13 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any, Final
 
+from celery import shared_task
+
 from s3w_storage.errors import InvalidArgument, InvalidKey
 from s3w_storage.sync import SyncOptions, SyncResult, build_plan, execute
 from s3w_tasks import fleet, runs
-from s3w_tasks.celery_app import app
-from s3w_tasks.errors import PermanentError, TaskError, describe, is_transient
-from s3w_tasks.logs import clean
-from s3w_tasks.tasks import EXPECTED, ContractTask, _run
+from s3w_tasks.errors import PermanentError, TaskError, clean, describe, is_transient
+from s3w_tasks.running import EXPECTED, ContractTask, run_task
+from s3w_tasks.sync_sums import merge_results
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
@@ -132,22 +133,6 @@ def sync_shard(
     return total
 
 
-def merge_results(a: SyncResult, b: SyncResult) -> SyncResult:
-    """The sum of two results (counts added, failures joined)."""
-    data: dict[str, Any] = {}
-    for f in fields(SyncResult):
-        x, y = getattr(a, f.name), getattr(b, f.name)
-        if f.name == "failures":
-            data[f.name] = [*x, *y]
-        elif f.name == "delete_refused":
-            data[f.name] = "; ".join(v for v in (x, y) if v) or None
-        elif isinstance(x, (bool, str)):
-            data[f.name] = x
-        else:
-            data[f.name] = x + y
-    return SyncResult(**data)
-
-
 def shard_record(within: str, phase: str, attempt: int, result: SyncResult) -> dict[str, Any]:
     return {"shard": within, "phase": phase, "attempt": attempt, "result": result.to_dict()}
 
@@ -192,7 +177,7 @@ def _give_up(kwargs: dict[str, Any], message: str, task_id: str) -> None:
         )
 
 
-@app.task(  # type: ignore[untyped-decorator]
+@shared_task(  # type: ignore[untyped-decorator]
     name=SYNC_SHARD, bind=True, base=ContractTask, give_up=_give_up
 )
 def sync_shard_task(
@@ -281,4 +266,4 @@ def sync_shard_task(
             record["earlier_bytes"] = max(0, size - result.uploaded_bytes)
         return result, record
 
-    return _run(self, {"run": run_id, "shard": within, "phase": phase}, call)
+    return run_task(self, {"run": run_id, "shard": within, "phase": phase}, call)

@@ -1,5 +1,8 @@
-"""The deployment's state as the broker and the database tell it: queue depths and documents
-by status. Read on demand (a metrics scrape, ``s3w status``), cheaply and with a time limit."""
+"""The deployment's state as the broker and the database tell it: queue depths, documents.
+
+Documents are counted by status. Read on demand (a metrics scrape, ``s3w status``), cheaply
+and with a time limit.
+"""
 
 from __future__ import annotations
 

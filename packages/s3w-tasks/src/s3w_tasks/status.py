@@ -18,7 +18,7 @@ STUCK_SHOWN = 10
 
 def workers(queues: list[str], timeout: float) -> list[dict[str, Any]]:
     """Workers that answer a ping within ``timeout`` and consume one of ``queues``."""
-    from s3w_tasks.distributed import sender_app
+    from s3w_tasks.broker import sender_app
 
     sender = sender_app()
     try:

@@ -1,5 +1,6 @@
-"""The summary of a one-off run (``s3w sync``, ``s3w migrate``, and any later command of the
-kind): pushed to a Prometheus Pushgateway when ``S3W_PUSHGATEWAY_URL`` is set, and kept in
+"""The summary of a one-off run (``s3w sync``, ``s3w migrate``, ...): pushed, and kept.
+
+It is pushed to a Prometheus Pushgateway when ``S3W_PUSHGATEWAY_URL`` is set, and kept in
 Redis as the command's last run for ``s3w status``.
 
 A command builds one :class:`RunSummary` and calls :func:`publish`. The Pushgateway group is

@@ -1,5 +1,6 @@
-"""Task outcomes per minute in Redis, for ``s3w status`` (tasks per minute, failures in the
-last hour) without Prometheus.
+"""Task outcomes per minute in Redis, for ``s3w status`` without Prometheus.
+
+``s3w status`` shows tasks per minute and failures in the last hour from them.
 
 Every worker process adds its outcomes to an in-memory tally; a daemon thread writes the tally
 to ``s3w:taskstats:<s3 queue>:<minute>`` (a hash outcome -> count, kept two hours) every

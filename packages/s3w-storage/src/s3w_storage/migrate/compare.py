@@ -10,8 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from s3w_storage.dataplane import DataPlane
 from s3w_storage.errors import StorageError, translate
 from s3w_storage.sync.listing import MAX_SHARDS, RemoteObject
@@ -53,7 +51,7 @@ def list_objects(storage: Storage, *, jobs: int = MAX_SHARDS) -> dict[str, Remot
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3w-list") as pool:
         while level:
             deeper: list[str] = []
-            folders = pool.map(lambda f: _folder(storage, head, f), level)
+            folders = pool.map(storage.list_folder, level)
             for folder, (subfolders, objects) in zip(level, folders, strict=True):
                 found.update(objects)
                 if depth > 0 and (len(subfolders) >= FANOUT or depth >= MAX_DEPTH):
@@ -66,29 +64,6 @@ def list_objects(storage: Storage, *, jobs: int = MAX_SHARDS) -> dict[str, Remot
             for part in pool.map(lambda f: _list_prefix(data, head + f, len(head)), fanned):
                 found.update(part)
     return found
-
-
-def _folder(storage: Storage, head: str, folder: str) -> tuple[list[str], dict[str, RemoteObject]]:
-    """(sub-folders, objects) directly in ``folder`` (relative), by a delimiter listing."""
-    subfolders: list[str] = []
-    objects: dict[str, RemoteObject] = {}
-    paginator = storage.client.get_paginator("list_objects_v2")
-    pages = paginator.paginate(Bucket=storage.bucket, Prefix=head + folder, Delimiter="/")
-    try:
-        for page in pages:
-            subfolders += [p["Prefix"][len(head) :] for p in page.get("CommonPrefixes", [])]
-            for item in page.get("Contents", []):
-                if item["Key"].endswith("/"):
-                    continue
-                stamp = item.get("LastModified")
-                objects[item["Key"][len(head) :]] = RemoteObject(
-                    int(item["Size"]),
-                    stamp.timestamp() if stamp is not None else 0.0,
-                    item.get("ETag", "").strip('"'),
-                )
-    except (ClientError, BotoCoreError) as exc:
-        raise translate_for(storage, exc, None) from exc
-    return subfolders, objects
 
 
 def _list_prefix(data: DataPlane, prefix: str, cut: int) -> dict[str, RemoteObject]:

@@ -14,30 +14,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from s3w_storage.dataplane import DataPlane
+from s3w_storage.folders import RemoteObject as RemoteObject  # its home before Storage.list_folder
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
 
 #: Concurrent listing requests; more only queue up at the server.
 MAX_SHARDS = 8
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteObject:
-    """What the listing says about one object."""
-
-    size: int
-    mtime: float  # LastModified, seconds since the epoch
-    etag: str
-
-    @property
-    def is_multipart(self) -> bool:
-        """A multipart ETag ("<md5>-<parts>") is not the MD5 of the content."""
-        return "-" in self.etag
 
 
 def fanout_prefixes(media_root: str, *, max_depth: int = 4, narrow: int = 16) -> list[str]:

@@ -208,18 +208,27 @@ def _put_in_processes(
         executor.shutdown(wait=True, cancel_futures=True)
 
 
+def delete_refusal(failures: int, deletes: int, max_delete: int) -> str | None:
+    """Why ``deletes`` objects without a local file may not be deleted (None: they may): a
+    file failed or could not be read, or there are more than ``max_delete``."""
+    if failures:
+        return (
+            f"{failures} file(s) failed or could not be read, so the "
+            f"{deletes} remote object(s) without a local file were not deleted"
+        )
+    if deletes > max_delete:
+        return (
+            f"{deletes} remote objects have no local file, more than the "
+            f"--max-delete bound of {max_delete}: nothing was deleted"
+        )
+    return None
+
+
 def _delete(storage: Storage, plan: SyncPlan, options: SyncOptions, result: SyncResult) -> None:
-    if result.failures:
-        result.delete_refused = (
-            f"{len(result.failures)} file(s) failed or could not be read, so the "
-            f"{len(plan.deletes)} remote object(s) without a local file were not deleted"
-        )
-        return
-    if len(plan.deletes) > options.max_delete:
-        result.delete_refused = (
-            f"{len(plan.deletes)} remote objects have no local file, more than the "
-            f"--max-delete bound of {options.max_delete}: nothing was deleted"
-        )
+    result.delete_refused = delete_refusal(
+        len(result.failures), len(plan.deletes), options.max_delete
+    )
+    if result.delete_refused is not None:
         return
     try:
         outcome = storage.delete(plan.deletes)

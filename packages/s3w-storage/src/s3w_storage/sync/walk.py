@@ -128,36 +128,47 @@ def walk(
     stack: list[tuple[str, str]] = [(start, within)]
     while stack:
         directory, rel = stack.pop()
-        try:
-            entries = list(os.scandir(directory))
-        except OSError as exc:
-            tree.errors.append(
-                Failure(rel.rstrip("/") or ".", f"cannot list {directory}: {exc.strerror}")
-            )
-            continue
-        for entry in entries:
-            key = rel + entry.name
-            try:
-                if entry.is_symlink():
-                    tree.skipped_links += 1
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((entry.path, key + "/"))
-                    continue
-                info = entry.stat(follow_symlinks=False)
-            except OSError as exc:
-                tree.errors.append(Failure(key, f"cannot stat {entry.path}: {exc.strerror}"))
-                continue
-            if not stat.S_ISREG(info.st_mode):
-                tree.skipped_special += 1
-                continue
-            if entry.name.endswith(PARTIAL_SUFFIX) and entry.name.startswith("."):
-                continue
-            if "\\" in entry.name:  # the only segment check_relative refuses that scandir yields
-                tree.errors.append(Failure(key, f"{key!r} has a '\\' in a name; not a valid key"))
-                continue
-            if keep is not None and not keep(key):
-                tree.excluded += 1
-                continue
-            tree.files.append(LocalFile(key, entry.path, info.st_size, info.st_mtime))
+        stack.extend(scan_folder(tree, directory, rel, keep))
     return tree
+
+
+def scan_folder(
+    tree: LocalTree, directory: str, rel: str, keep: KeyFilter | None = None
+) -> list[tuple[str, str]]:
+    """One folder of the walk: its regular files added to ``tree`` (links, special files,
+    unreadable entries and, with ``keep``, excluded keys counted there), and its sub-folders
+    returned as (path, key prefix) pairs, in the order ``os.scandir`` gave them."""
+    try:
+        entries = list(os.scandir(directory))
+    except OSError as exc:
+        tree.errors.append(
+            Failure(rel.rstrip("/") or ".", f"cannot list {directory}: {exc.strerror}")
+        )
+        return []
+    folders: list[tuple[str, str]] = []
+    for entry in entries:
+        key = rel + entry.name
+        try:
+            if entry.is_symlink():
+                tree.skipped_links += 1
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                folders.append((entry.path, key + "/"))
+                continue
+            info = entry.stat(follow_symlinks=False)
+        except OSError as exc:
+            tree.errors.append(Failure(key, f"cannot stat {entry.path}: {exc.strerror}"))
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            tree.skipped_special += 1
+            continue
+        if entry.name.endswith(PARTIAL_SUFFIX) and entry.name.startswith("."):
+            continue
+        if "\\" in entry.name:  # the only segment check_relative refuses that scandir yields
+            tree.errors.append(Failure(key, f"{key!r} has a '\\' in a name; not a valid key"))
+            continue
+        if keep is not None and not keep(key):
+            tree.excluded += 1
+            continue
+        tree.files.append(LocalFile(key, entry.path, info.st_size, info.st_mtime))
+    return folders
