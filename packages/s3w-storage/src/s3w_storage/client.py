@@ -61,6 +61,13 @@ def make_client(settings: StorageSettings, *, pool_size: int | None = None) -> S
     return observe.attach(client)
 
 
+def credential_chain_method() -> str | None:
+    """Where boto3's default credential chain finds credentials (``env``, ``shared-credentials-file``,
+    ``iam-role``, ...), or None when it finds none; never the credentials themselves."""
+    found = boto3.session.Session().get_credentials()
+    return None if found is None else str(found.method)
+
+
 class _PerProcess:
     """One client per process, built on first use (after a fork, the child builds its own)."""
 

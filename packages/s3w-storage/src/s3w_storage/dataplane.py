@@ -23,7 +23,7 @@ import math
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from queue import Full, Queue
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +34,13 @@ from s3w_storage.errors import (
     ObjectNotFound,
     StorageError,
     StorageUnavailable,
-    translate,
+    translate_for,
 )
 from s3w_storage.keys import content_type_for
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from obstore.store import S3Store
 
     from s3w_storage.settings import StorageSettings
@@ -170,12 +172,8 @@ class DataPlane:
             "Error": {"Code": code, "Message": _match(_MESSAGE, text)},
             "ResponseMetadata": {"HTTPStatusCode": status},
         }
-        return translate(
-            ClientError(parsed, operation),
-            bucket=self.bucket,
-            key=key,
-            endpoint=self.endpoint,
-            credentials_hint=self.settings.credentials_hint,
+        return translate_for(
+            self.settings, ClientError(parsed, operation), key, endpoint=self.endpoint
         )
 
     # ------------------------------------------------------------------ writes
@@ -235,7 +233,7 @@ class DataPlane:
             if MD5_METADATA not in attributes:
                 attributes[MD5_METADATA] = _md5_of(handle, size, path)
             handle.seek(0)
-            self.abort_stale_uploads(full)
+            self.abort_stale_uploads([full])
             self._put_parts(full, handle, before, path, attributes, on_bytes)
             return size
 
@@ -285,13 +283,7 @@ class DataPlane:
                 Metadata=metadata,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise translate(
-                exc,
-                bucket=self.bucket,
-                key=full,
-                endpoint=self.endpoint,
-                credentials_hint=self.settings.credentials_hint,
-            ) from exc
+            raise translate_for(self.settings, exc, full, endpoint=self.endpoint) from exc
 
     def _control(self, make_client: Any) -> Any:
         """The boto3 client for the rare control-plane calls, built on first use."""
@@ -328,26 +320,43 @@ class DataPlane:
 
         self.put_parts(full, parts(), attributes)
 
-    def abort_stale_uploads(self, full: str) -> int:
-        """Abort incomplete multipart uploads of exactly this key: a run that was killed
-        (SIGKILL, power loss) could not abort its own, and they would hold their parts'
-        storage forever. Best effort: without the permission to list or abort, nothing."""
+    def abort_stale_uploads(
+        self, keys: Iterable[str], *, before: datetime | None = None, best_effort: bool = True
+    ) -> int:
+        """Abort incomplete multipart uploads of exactly the full ``keys`` (started before
+        ``before``, when given): a run that was killed (SIGKILL, power loss) could not abort
+        its own, and they would hold their parts' storage forever. Returns how many were
+        aborted. Without the permission to list uploads nothing is aborted, silently when
+        ``best_effort``, else the translated error is raised."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         from s3w_storage.client import make_client
 
+        wanted = set(keys)
+        if not wanted:
+            return 0
         client = self._control(make_client)
         aborted = 0
         try:
-            listed = client.list_multipart_uploads(Bucket=self.bucket, Prefix=full)
-            for upload in listed.get("Uploads", []):
-                if upload.get("Key") == full and "UploadId" in upload:
-                    client.abort_multipart_upload(
-                        Bucket=self.bucket, Key=full, UploadId=upload["UploadId"]
-                    )
-                    aborted += 1
-        except (ClientError, BotoCoreError):
-            pass
+            paginator = client.get_paginator("list_multipart_uploads")
+            prefix = os.path.commonprefix(sorted(wanted))  # noqa: RUF071 - an S3 key prefix
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for upload in page.get("Uploads", []):
+                    key, upload_id = upload.get("Key", ""), upload.get("UploadId", "")
+                    initiated = upload.get("Initiated")
+                    if key not in wanted or not upload_id:
+                        continue
+                    if before is not None and initiated is not None and initiated >= before:
+                        continue
+                    with contextlib.suppress(ClientError, BotoCoreError):
+                        client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=key, UploadId=upload_id
+                        )
+                        aborted += 1
+        except (ClientError, BotoCoreError) as exc:
+            if best_effort:
+                return aborted
+            raise translate_for(self.settings, exc, None, endpoint=self.endpoint) from exc
         return aborted
 
     def put_parts(self, full: str, blocks: Iterator[bytes], attributes: Mapping[str, str]) -> None:
@@ -423,7 +432,7 @@ class DataPlane:
                 with contextlib.suppress(ClientError, BotoCoreError):
                     client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload)
             if isinstance(exc, ClientError | BotoCoreError):
-                raise translate(exc, bucket=self.bucket, key=full, endpoint=self.endpoint) from exc
+                raise translate_for(self.settings, exc, full, endpoint=self.endpoint) from exc
             raise
 
     # ------------------------------------------------------------------ reads

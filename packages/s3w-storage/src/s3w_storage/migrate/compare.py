@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3w_storage.dataplane import DataPlane
-from s3w_storage.errors import StorageError, translate
+from s3w_storage.errors import StorageError
 from s3w_storage.sync.listing import MAX_SHARDS, RemoteObject
 from s3w_storage.sync.plan import MD5_METADATA
 
@@ -87,7 +87,7 @@ def _folder(storage: Storage, head: str, folder: str) -> tuple[list[str], dict[s
                     item.get("ETag", "").strip('"'),
                 )
     except (ClientError, BotoCoreError) as exc:
-        raise translate_for(storage, exc, None) from exc
+        raise storage.error(exc, None) from exc
     return subfolders, objects
 
 
@@ -180,16 +180,6 @@ def deep_verdict(
         src_md5 = stream_md5(source, key)
         read += 1
     return (None if src_md5 == dst_md5 else "checksum"), read
-
-
-def translate_for(storage: Storage, exc: BaseException, key: str | None) -> StorageError:
-    return translate(
-        exc,
-        bucket=storage.bucket,
-        key=key,
-        endpoint=storage.settings.effective_endpoint,
-        credentials_hint=storage.settings.credentials_hint,
-    )
 
 
 #: (key, None when equal else why they differ, objects read, error when it could not tell).
