@@ -6,9 +6,7 @@ and raises only :class:`~s3w_storage.errors.StorageError` subclasses.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -177,28 +175,13 @@ class Storage:
 
     def download_file(self, key: str, dest: str | os.PathLike[str]) -> Path:
         """Download to ``dest`` atomically: a temporary file beside it, renamed when complete."""
+        from s3w_storage.files import replacing
+
         full = self.full_key(key)
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Not mkstemp: its files are private (0600); this one gets the mode of any new file.
-        while True:
-            tmp_name = str(target.parent / f".{target.name[:40]}.{secrets.token_hex(6)}.s3w-part")
-            try:
-                os.close(os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            except FileExistsError:
-                continue
-            break
-        try:
-            fd = os.open(tmp_name, os.O_RDWR)  # read back to verify
-            try:
-                self.data.download(full, fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp_name, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-            raise
+        with replacing(target) as fd:  # read back to verify
+            self.data.download(full, fd)
         return target
 
     def get_bytes(self, key: str) -> bytes:

@@ -33,6 +33,11 @@ class Difference:
     key: str
     why: str
 
+    @property
+    def message(self) -> str:
+        """The ``why``, under the name every run's failures share."""
+        return self.why
+
 
 def list_objects(storage: Storage, *, jobs: int = MAX_SHARDS) -> dict[str, RemoteObject]:
     """Every object under the storage's prefix, keyed by its relative key.

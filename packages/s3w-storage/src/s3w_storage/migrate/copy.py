@@ -9,7 +9,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3w_storage.errors import StorageError
 from s3w_storage.migrate.compare import Difference, stream_md5
 from s3w_storage.migrate.plan import Copy, MigrateOptions, MigratePlan, build_plan
+from s3w_storage.results import RunResult
 from s3w_storage.sync.plan import MD5_METADATA
 
 if TYPE_CHECKING:
@@ -47,8 +48,11 @@ Progress = Callable[[int, int], None]
 
 
 @dataclass
-class MigrateResult:
+class MigrateResult(RunResult):
     """What a migration did. ``ok`` is False when any object failed to copy."""
+
+    PUBLISHED = "copied unchanged failed=failures deferred source=source_objects"
+    PUBLISHED_BYTES = "copied=copied_bytes"
 
     dry_run: bool
     server_side: bool
@@ -69,16 +73,6 @@ class MigrateResult:
     deferred: int = 0  # planned but left for a later run by ``limit``
     failures: list[Difference] = field(default_factory=list)
     seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["failures"] = [{"key": f.key, "error": f.why} for f in self.failures]
-        data["ok"] = self.ok
-        return data
 
 
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
