@@ -26,6 +26,7 @@ from typing import Any
 
 import typer
 
+from s3w_cli.options import JSON_SUMMARY
 from s3w_cli.output import expected_errors, print_json
 
 BUCKET = "papermerge-demo"
@@ -50,7 +51,7 @@ def demo(
     directory: Path | None = typer.Option(
         None, "--dir", help="Where to create the media root, database and S3 data."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    as_json: bool = JSON_SUMMARY,
 ) -> None:
     """Media folder -> bucket -> thumbnails and previews -> a link, on an embedded S3."""
     from s3w_storage.embedded import EmbeddedS3Error, start_seaweedfs
