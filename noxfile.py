@@ -169,12 +169,10 @@ def reliability(session: nox.Session) -> None:
         session.run("pytest", "tests/reliability", *args, env=env)
     finally:
         if results.exists():
-            session.run("python", "tests/reliability/report.py", str(results))
+            session.run("python", "tests/support/report.py", str(results))
             if "--write-docs" in session.posargs:  # the generated blocks of the docs
                 for doc in ("docs/reliability.md", "docs/security.md"):
-                    session.run(
-                        "python", "tests/reliability/report.py", "--write", doc, str(results)
-                    )
+                    session.run("python", "tests/support/report.py", "--write", doc, str(results))
 
 
 # The container files: no Docker engine is needed for either session.

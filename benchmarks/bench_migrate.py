@@ -37,9 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from tests.support.services import SeaweedS3, start_seaweedfs  # noqa: E402
-
 from _tree import make_tree  # noqa: E402
+from s3w_storage.embedded import SeaweedS3, start_seaweedfs  # noqa: E402
 
 DOCS = ROOT / "docs"
 SOURCE_BUCKET = "papermerge"

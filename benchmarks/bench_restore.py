@@ -38,10 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from tests.support.services import SeaweedS3, start_seaweedfs  # noqa: E402
-
 from _tree import make_tree  # noqa: E402
 from bench_migrate import RCLONE_TUNING, _clean_env, _rclone_env, _run, _storage_env  # noqa: E402
+from s3w_storage.embedded import SeaweedS3, start_seaweedfs  # noqa: E402
 
 DOC = ROOT / "docs" / "disaster-recovery.md"
 BUCKET = "papermerge"

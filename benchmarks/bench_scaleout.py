@@ -31,7 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._tree import make_tree  # noqa: E402
 from tests.support.distributed import start_workers, stop_workers  # noqa: E402
-from tests.support.services import find_binary, start_redis, start_seaweedfs  # noqa: E402
+from tests.support.services import start_redis  # noqa: E402
+
+from s3w_storage.embedded import find_binary, start_seaweedfs  # noqa: E402
 
 
 @contextmanager

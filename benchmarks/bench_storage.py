@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.services import SeaweedS3, find_binary, start_seaweedfs  # noqa: E402
+from s3w_storage.embedded import SeaweedS3, find_binary, start_seaweedfs  # noqa: E402
 
 MiB = 2**20
 

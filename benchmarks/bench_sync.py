@@ -290,10 +290,9 @@ def empty_bucket(client: object, bucket: str) -> None:
 
 
 def run(files: int, rounds: int, write_docs: bool) -> None:
-    sys.path.insert(0, str(ROOT / "packages" / "s3w-cli" / "src"))
     import boto3
 
-    from s3w_cli.embedded import start_embedded_s3
+    from s3w_storage.embedded import start_seaweedfs
 
     work = Path(tempfile.mkdtemp(prefix="s3w-bench-"))
     notes: list[str] = []
@@ -307,7 +306,9 @@ def run(files: int, rounds: int, write_docs: bool) -> None:
             f"tree: {count} files, {size / 2**20:.0f} MiB in {time.perf_counter() - t0:.1f} s",
             flush=True,
         )
-        server = start_embedded_s3(workdir=work / "s3")
+        server = start_seaweedfs(
+            access_key="bench", secret_key="bench-" + uuid.uuid4().hex, workdir=work / "s3"
+        )
         try:
             client = boto3.client(
                 "s3",

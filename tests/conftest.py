@@ -26,10 +26,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from tests.support import services
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from tests.support import services
+
+# tests.support.services is imported inside the fixtures: it builds on s3w-storage, which
+# the thumbs leg does not install.
 
 _ISOLATED_PREFIXES = ("AWS_", "PM_", "R2_", "S3W_", "STORAGE_BACKEND", "PRESIGNED_URL_EXPIRES")
 # Kept: they point at the CA bundle and at the test services themselves.
@@ -106,6 +110,8 @@ def s3_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Service]:
             secret_key=os.environ["S3W_TEST_S3_SECRET_KEY"],
         )
         return
+    from tests.support import services
+
     with services.running_seaweedfs(tmp_path_factory.mktemp("weed"), "s3w-test") as server:
         yield S3Service(server.endpoint, server.access_key, server.secret_key)
 
@@ -114,6 +120,8 @@ def s3_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Service]:
 def other_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.SeaweedS3]:
     """A second provider (the target of migrations): its own SeaweedFS with its own
     credentials, started on first use."""
+    from tests.support import services
+
     with services.running_seaweedfs(tmp_path_factory.mktemp("weed-other"), "other") as server:
         yield server
 
@@ -175,6 +183,8 @@ def pg_server_url() -> Iterator[str]:
     if url:
         yield url
         return
+    from tests.support import services
+
     server = services.start_postgres()
     try:
         yield server.url
@@ -221,6 +231,8 @@ def redis_server_url() -> Iterator[str]:
     if url:
         yield url.rstrip("/")
         return
+    from tests.support import services
+
     server = services.start_redis()
     try:
         yield server.url

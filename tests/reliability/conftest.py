@@ -3,7 +3,7 @@ scenario-owned servers (SeaweedFS, PostgreSQL, Redis) for the tests that stop th
 
 Sizes: the CI size by default; ``S3W_TEST_RELIABILITY_FULL=1`` (``nox -s reliability -- --full``)
 runs the counts the issue names. Each scenario records its figure with
-:func:`tests.reliability.results.record`.
+:func:`tests.support.results.record`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.reliability.stack import Stack, stack
 from tests.support.services import SeaweedS3, running_seaweedfs
+from tests.support.stack import Stack, stack
 
 #: The shared Redis server's database for these tests (queues are also prefixed per stack).
 REDIS_DB = 9

@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from tests.reliability.results import record
-from tests.reliability.stack import Stack
+from tests.support.results import record
 from tests.support.services import wait_until
+from tests.support.stack import Stack
 
 SHARD = "s3w_sync_shard"
 OBJECTS = 5

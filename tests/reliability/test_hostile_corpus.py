@@ -1,4 +1,4 @@
-"""A generated corpus of hostile files (tests/reliability/corpus.py): lying page counts, huge
+"""A generated corpus of hostile files (tests/support/corpus.py): lying page counts, huge
 page boxes, pixel bombs, a TIFF whose second page is a bomb, truncated, encrypted and
 wrong-magic files.
 
@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.reliability.corpus import PDF, Item, corpus
-from tests.reliability.results import record
-from tests.reliability.stack import Stack, bulk_documents, query
 from tests.support import papermerge as pm
 from tests.support.celery_worker import ROOT
+from tests.support.corpus import PDF, Item, corpus
+from tests.support.results import record
+from tests.support.stack import Stack, bulk_documents, query
 
 HARD_LIMIT = 1 << 30
 RSS_BUDGET_MIB = 512
@@ -45,14 +45,14 @@ SMALL_PREVIEWS = {
 
 
 def probe(item: Item, env: dict[str, str]) -> tuple[list[dict[str, Any]], int, int]:
-    """Run tests/reliability/render_probe.py on ``item`` under the hard limit; returns its
+    """Run tests/support/render_probe.py on ``item`` under the hard limit; returns its
     step lines, its exit status and its peak RSS in KiB (``wait4``, children included)."""
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (HARD_LIMIT, HARD_LIMIT))
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.reliability.render_probe", str(item.path), item.mime],
+        [sys.executable, "-m", "tests.support.render_probe", str(item.path), item.mime],
         cwd=ROOT,
         env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
@@ -100,7 +100,7 @@ def test_corpus_renders_within_the_memory_budget(tmp_path: Path, renderer: str) 
 def test_corpus_through_the_worker_leaves_nothing_stuck(
     make_stack: Callable[..., Stack], tmp_path: Path
 ) -> None:
-    from tests.reliability.corpus import pdf
+    from tests.support.corpus import pdf
 
     cs = make_stack(
         extra_env={

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 from tests.reliability.conftest import redis_db_url
-from tests.reliability.results import record, size
-from tests.reliability.stack import Row, Stack, bulk_documents, pdf_bytes, query, stack
 from tests.support import papermerge as pm
+from tests.support.results import record, size
+from tests.support.stack import Row, Stack, bulk_documents, pdf_bytes, query, stack
 
 ENV = {"S3W_THUMBS_RENDER_TIMEOUT": "3", "S3W_TASK_MAX_RETRIES": "2"}
 
@@ -237,7 +237,7 @@ def _slow_pdf(ops: int) -> bytes:
 
 
 def _encrypted_pdf() -> bytes:
-    from tests.reliability.corpus import encrypted_pdf
+    from tests.support.corpus import encrypted_pdf
 
     return encrypted_pdf()
 

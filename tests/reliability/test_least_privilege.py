@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.reliability.results import record
-from tests.reliability.stack import Stack, bulk_documents, pdf_bytes, png_bytes
 from tests.reliability.test_s3_outage import sync_env
 from tests.support import papermerge as pm
 from tests.support.celery_worker import ROOT
+from tests.support.results import record
 from tests.support.services import S3Identity, SeaweedS3, find_binary, start_seaweedfs
+from tests.support.stack import Stack, bulk_documents, pdf_bytes, png_bytes
 
 BUCKET = f"lp-{uuid.uuid4().hex[:16]}"
 OTHER = f"lp-other-{uuid.uuid4().hex[:10]}"

@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 import psutil
 import pytest
-from tests.reliability.results import record, size
-from tests.reliability.stack import Stack, bulk_documents, md5
 from tests.support import papermerge as pm
 from tests.support.celery_worker import Worker
+from tests.support.results import record, size
+from tests.support.stack import Stack, bulk_documents, md5
 
 
 def rss(worker: Worker) -> int:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from tests.reliability.results import record
-from tests.reliability.stack import Stack
+from tests.support.results import record
+from tests.support.stack import Stack
 
 FAKE = "task=s3_worker_add_doc_vers id=forged-0000 outcome=ok duration=0.01s result=forged"
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.reliability.results import record
 from tests.storage.test_migrate import Side
+from tests.support.results import record
 
 from s3w_storage.migrate import build_plan, migrate
 

@@ -1,4 +1,4 @@
-"""Network faults between s3w and S3, injected by a proxy on loopback (faultproxy.py).
+"""Network faults between s3w and S3, injected by a proxy on loopback (tests/support/proxy.py).
 
 A real S3 server cannot be made to reset connections, throttle or stall on demand, so these
 go through :class:`FaultProxy` in front of SeaweedFS. For each fault (connection reset,
@@ -19,10 +19,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from tests.reliability.faultproxy import FaultProxy
-from tests.reliability.results import record
-from tests.reliability.stack import Stack, bulk_documents
 from tests.support import papermerge as pm
+from tests.support.proxy import FaultProxy
+from tests.support.results import record
+from tests.support.stack import Stack, bulk_documents
 
 ATTEMPTS = 3
 #: What the error says for each fault (besides the key and the endpoint).

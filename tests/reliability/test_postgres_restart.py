@@ -16,11 +16,11 @@ import warnings
 from collections.abc import Callable, Iterator
 
 import pytest
-from tests.reliability.results import record, size
-from tests.reliability.servers import PostgresControl
-from tests.reliability.stack import Stack, bulk_documents, pdf_bytes, query
 from tests.support import papermerge as pm
+from tests.support.results import record, size
+from tests.support.servers import PostgresControl
 from tests.support.services import start_postgres, wait_until
+from tests.support.stack import Stack, bulk_documents, pdf_bytes, query
 
 
 @pytest.fixture

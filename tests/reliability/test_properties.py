@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.reliability.results import full_size
+from tests.support.results import full_size
 
 EXAMPLES = 2000 if full_size() else 200
 PROPERTY = settings(

@@ -24,11 +24,11 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from tests.reliability.results import full_size, record, size
-from tests.reliability.servers import RestartableRedis
-from tests.reliability.stack import Stack, bulk_documents
 from tests.support import papermerge as pm
+from tests.support.results import full_size, record, size
+from tests.support.servers import RestartableRedis
 from tests.support.services import wait_until
+from tests.support.stack import Stack, bulk_documents
 
 # A dead connection's unacknowledged messages come back after the visibility timeout.
 ENV = {"S3W_VISIBILITY_TIMEOUT": "10", "S3W_TASK_MAX_RETRIES": "40"}

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.reliability.stack import pdf_bytes
 from tests.support import papermerge as pm
+from tests.support.stack import pdf_bytes
 
 
 @pytest.fixture

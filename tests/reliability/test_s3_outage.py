@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.reliability.results import record, size
-from tests.reliability.servers import kill_seaweedfs
-from tests.reliability.stack import Row, Stack, bulk_documents, md5
 from tests.support import papermerge as pm
 from tests.support.celery_worker import ROOT
+from tests.support.results import record, size
+from tests.support.servers import kill_seaweedfs
 from tests.support.services import SeaweedS3, find_binary, wait_until
+from tests.support.stack import Row, Stack, bulk_documents, md5
 
 #: Fail each request fast while S3 is down, so the worker's own retries carry the outage.
 FAST_FAILING_S3 = {

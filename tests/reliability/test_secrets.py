@@ -21,12 +21,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from tests.reliability.results import record
-from tests.reliability.servers import RestartableRedis
-from tests.reliability.stack import Stack, bulk_documents, pdf_bytes
 from tests.support import papermerge as pm
 from tests.support.celery_worker import ROOT
+from tests.support.results import record
+from tests.support.servers import RestartableRedis
 from tests.support.services import find_binary, free_ports
+from tests.support.stack import Stack, bulk_documents, pdf_bytes
 
 DB_SECRET = "db-pw-" + uuid.uuid4().hex
 REDIS_SECRET = "redis-pw-" + uuid.uuid4().hex

@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.reliability.results import record
-from tests.reliability.stack import Stack, bulk_documents, pdf_bytes
 from tests.support import papermerge as pm
+from tests.support.results import record
+from tests.support.stack import Stack, bulk_documents, pdf_bytes
 
 
 def test_links_in_the_media_root_are_never_followed(

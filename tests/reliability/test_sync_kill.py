@@ -17,11 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.reliability.results import record, size
-from tests.reliability.stack import Stack
 from tests.reliability.test_s3_outage import sync_env
 from tests.support.celery_worker import ROOT
+from tests.support.results import record, size
 from tests.support.services import find_binary, wait_until
+from tests.support.stack import Stack
 
 MIB = 1024 * 1024
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.reliability.results import record
-from tests.reliability.stack import Stack
 from tests.support.celery_worker import ROOT
+from tests.support.results import record
 from tests.support.services import find_binary
+from tests.support.stack import Stack
 
 PASSWORDS = [
     "Sup3r/S3cretValue",

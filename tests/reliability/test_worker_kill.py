@@ -20,9 +20,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.reliability.results import record, size
-from tests.reliability.stack import Stack, bulk_documents, pdf_bytes, query
 from tests.support import papermerge as pm
+from tests.support.results import record, size
+from tests.support.stack import Stack, bulk_documents, pdf_bytes, query
 
 # Unacknowledged messages of a dead worker come back after the visibility timeout; the
 # tasks here are short, so 10 s (the default is longer than the task time limit).

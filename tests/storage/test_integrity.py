@@ -1,7 +1,7 @@
 """Every byte verified: a body damaged on the wire is never stored or returned silently, every
 PUT and part carries a checksum, and the endpoint rules hold wherever the endpoint came from.
 
-The damage is done by a proxy on loopback (:mod:`tests.support.httpproxy`): a real server
+The damage is done by a proxy on loopback (:mod:`tests.support.proxy`): a real server
 cannot be made to receive or send a flipped byte on demand.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from tests.conftest import clear_caches
 from tests.support import services
-from tests.support.httpproxy import HttpProxy, Recorded
+from tests.support.proxy import HttpProxy, Recorded
 
 from s3w_storage.client import make_client
 from s3w_storage.errors import ConfigError, StorageError

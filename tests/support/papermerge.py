@@ -33,6 +33,19 @@ SCHEMA_SQL = Path(__file__).with_name("papermerge_schema.sql")
 
 PDF = "application/pdf"
 
+#: Task name -> logical queue, as Papermerge core routes them (written out here, so the tests
+#: check the contract module against it).
+QUEUES = {
+    "process_upload": "s3",
+    "s3_worker_generate_doc_thumbnail": "s3preview",
+    "s3_worker_add_doc_vers": "s3",
+    "s3_worker_remove_doc_vers": "s3",
+    "s3_worker_remove_doc_thumbnail": "s3",
+    "s3_worker_remove_docs_thumbnail": "s3",
+    "s3_worker_remove_page_thumbnail": "s3",
+    "s3_worker_generate_page_image": "s3preview",
+}
+
 
 # ------------------------------------------------------------------------------ keys
 

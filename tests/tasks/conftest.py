@@ -19,18 +19,6 @@ import pytest
 from tests.support import papermerge as pm
 from tests.support.celery_worker import Worker, start_worker
 
-#: Task name -> logical queue, written out here so the tests check the contract module.
-QUEUES = {
-    "process_upload": "s3",
-    "s3_worker_generate_doc_thumbnail": "s3preview",
-    "s3_worker_add_doc_vers": "s3",
-    "s3_worker_remove_doc_vers": "s3",
-    "s3_worker_remove_doc_thumbnail": "s3",
-    "s3_worker_remove_docs_thumbnail": "s3",
-    "s3_worker_remove_page_thumbnail": "s3",
-    "s3_worker_generate_page_image": "s3preview",
-}
-
 
 @dataclass
 class Stack:
@@ -51,7 +39,7 @@ class Stack:
 
     def send(self, name: str, *, task_id: str | None = None, **kwargs: Any) -> str:
         """Send like the core: by name, kwargs only, to the queue the core would use."""
-        queue = self.queue_names[QUEUES[name]]
+        queue = self.queue_names[pm.QUEUES[name]]
         result = self.sender.send_task(name, kwargs=kwargs, queue=queue, task_id=task_id)
         return str(result.id)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from tests.support import papermerge as pm
-from tests.support.httpproxy import HttpProxy
+from tests.support.proxy import HttpProxy
 from tests.tasks.conftest import Stack, pdf_bytes
 
 REDIS_DB = 11  # this module's Redis database

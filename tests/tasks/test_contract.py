@@ -6,7 +6,7 @@ import importlib
 import sys
 
 import pytest
-from tests.tasks.conftest import QUEUES
+from tests.support.papermerge import QUEUES
 
 CONTRACT = set(QUEUES)
 

@@ -9,14 +9,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from s3w_cli.output import expected_errors, print_json
+from s3w_cli.output import SHOWN, expected_errors, human_size, print_json
 from s3w_cli.publish import publish
 
 if TYPE_CHECKING:
     from s3w_tasks.audit_result import AuditResult
-
-#: Examples printed per kind of finding (``--json`` has more).
-SHOWN = 20
 
 
 def audit(
@@ -92,8 +89,6 @@ def audit(
 
 
 def _report(result: AuditResult) -> None:
-    from s3w_cli.sync import _size
-
     typer.echo(
         f"audit of {result.root}: {result.versions} versions, {result.documents_ready} ready "
         f"documents, {result.pages_checked} pages with previews, {result.objects} objects, "
@@ -113,7 +108,7 @@ def _report(result: AuditResult) -> None:
         if finding.count > SHOWN:
             typer.echo(f"{label}: ... and {finding.count - SHOWN} more (see --json)")
     if result.orphans.count:
-        typer.echo(f"orphans: {result.orphans.count} objects, {_size(result.orphans.bytes)}")
+        typer.echo(f"orphans: {result.orphans.count} objects, {human_size(result.orphans.bytes)}")
     done = [
         ("uploaded", result.uploaded),
         ("restored", result.restored),

@@ -14,6 +14,7 @@ it started.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from typing import Any
 
 import typer
 
+from s3w_cli.options import JSON_SUMMARY
 from s3w_cli.output import expected_errors, print_json
 
 BUCKET = "papermerge-demo"
@@ -49,10 +51,10 @@ def demo(
     directory: Path | None = typer.Option(
         None, "--dir", help="Where to create the media root, database and S3 data."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    as_json: bool = JSON_SUMMARY,
 ) -> None:
     """Media folder -> bucket -> thumbnails and previews -> a link, on an embedded S3."""
-    from s3w_cli.embedded import EmbeddedS3Error, start_embedded_s3
+    from s3w_storage.embedded import EmbeddedS3Error, start_seaweedfs
 
     owns_dir = directory is None
     base = Path(tempfile.mkdtemp(prefix="s3w-demo-")) if directory is None else directory
@@ -78,7 +80,11 @@ def demo(
             say(f"  media root  {media}: {len(documents)} documents, {files} files")
             say(f"  database    {database} (SQLite, Papermerge's tables)")
             try:
-                server = start_embedded_s3(workdir=base / "s3")
+                server = start_seaweedfs(
+                    access_key="s3w-" + secrets.token_hex(6),
+                    secret_key=secrets.token_urlsafe(24),
+                    workdir=base / "s3",
+                )
             except EmbeddedS3Error as exc:
                 raise OSError(str(exc)) from exc
             say(f"  S3          SeaweedFS at {server.endpoint} (pid {server.pid}), bucket {BUCKET}")
@@ -118,7 +124,6 @@ def _run(
     import sqlite3
     import urllib.request
 
-    from s3w_storage.client import make_client
     from s3w_storage.keys import thumbnail_key
     from s3w_storage.objects import Storage
     from s3w_storage.settings import StorageSettings
@@ -134,8 +139,8 @@ def _run(
         aws_access_key_id=server.access_key,
         aws_secret_access_key=server.secret_key,
     )
-    storage = Storage(make_client(settings), settings)
-    storage.client.create_bucket(Bucket=BUCKET)
+    storage = Storage.for_settings(settings)
+    storage.create_bucket()
 
     first = sync(storage, media)
     again = sync(storage, media)

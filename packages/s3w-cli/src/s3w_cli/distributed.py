@@ -11,26 +11,21 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from s3w_cli.options import JSON_SUMMARY
+from s3w_cli.output import human_size
+
 if TYPE_CHECKING:
     from s3w_storage.sync import SyncOptions
     from s3w_tasks.distributed import RunProgress
     from s3w_tasks.sync_sums import DistributedSyncResult
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
-
-
 def progress_line(p: RunProgress) -> str:
     """``sync: 12/40 shards, 3,201 files, 12.5 MB, 640 files/s, 0 failures``"""
     return (
         f"{p.phase}: {p.shards_done}/{p.shards} shards, {p.files:,} files, "
-        f"{_human(p.bytes)}, {p.files_per_second:,.0f} files/s "
-        f"({_human(p.bytes_per_second)}/s), {p.failures} failures"
+        f"{human_size(p.bytes)}, {p.files_per_second:,.0f} files/s "
+        f"({human_size(p.bytes_per_second)}/s), {p.failures} failures"
         + (f", {p.resent} sent again" if p.resent else "")
         + ("" if p.shards_done or p.files else f" (waiting for workers on {p.queue!r})")
     )
@@ -122,7 +117,7 @@ def generate_page_previews(
         2000, "--max-queued", min=1, help="Wait while the preview queue holds this many."
     ),
     per_task: int = typer.Option(4, "--pages-per-task", min=1, max=100),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    as_json: bool = JSON_SUMMARY,
 ) -> None:
     """Enqueue page-image tasks for every last-version page missing a preview size."""
     if not distributed:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import typer
 
+from s3w_cli.options import JSON_SUMMARY
 from s3w_cli.output import expected_errors, print_json
 
 
 def add_doc_vers(
     ids: list[str] = typer.Argument(..., help="Document version ids."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    as_json: bool = JSON_SUMMARY,
 ) -> None:
     """Upload document versions' files from the media root to their docver keys."""
     with expected_errors():
@@ -21,7 +22,7 @@ def add_doc_vers(
 
 def remove_doc_vers(
     ids: list[str] = typer.Argument(..., help="Document version ids."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    as_json: bool = JSON_SUMMARY,
 ) -> None:
     """Delete every object under each version's docver prefix."""
     with expected_errors():
@@ -59,7 +60,7 @@ def generate_doc_thumbnails(
         help="Documents at once (database and uploads overlap; PDFium renders one page at a time).",
     ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    as_json: bool = JSON_SUMMARY,
     distributed: bool = typer.Option(
         False, "--distributed", help="Enqueue the thumbnail tasks for the workers instead."
     ),
@@ -147,7 +148,7 @@ def reprocess_uploads(
         "processing_pages); repeat for more. Default: all three.",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the documents; send nothing."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    as_json: bool = JSON_SUMMARY,
 ) -> None:
     """Send process_upload again for documents whose processing never finished (a message
     lost by the broker, a worker gone for good); the worker finishes each exactly once."""

@@ -30,12 +30,12 @@ def _credential_source(settings: Any) -> str:
         return f"{key} and {secret} from the environment"
     if settings.backend == "cloudflare":
         return "missing: set R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY"
-    import boto3
+    from s3w_storage.client import credential_chain_method
 
-    found = boto3.session.Session().get_credentials()
-    if found is None:
+    method = credential_chain_method()
+    if method is None:
         return "none found (boto3's credential chain is empty)"
-    return f"boto3's credential chain ({found.method})"
+    return f"boto3's credential chain ({method})"
 
 
 def _queues() -> list[str] | str:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 from typer.core import TyperCommand
 
-from s3w_cli.output import expected_errors, print_json
-from s3w_cli.publish import publish
+from s3w_cli.options import JSON_SUMMARY, PROGRESS_BAR
+from s3w_cli.output import SHOWN, expected_errors, human_size, print_json
+from s3w_cli.publish import publish_result
 
 if TYPE_CHECKING:
     from s3w_storage.migrate import (
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
     )
     from s3w_storage.objects import Storage
     from s3w_storage.settings import StorageSettings
-
-#: How many keys of each kind the text report lists (all of them with --json).
-SHOWN = 20
 
 
 class MigrateCommand(TyperCommand):
@@ -87,15 +85,12 @@ def migrate(
         "--server-side/--no-server-side",
         help="Let the server copy (default: when one endpoint and credentials reach both).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-    progress: bool | None = typer.Option(
-        None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
-    ),
+    as_json: bool = JSON_SUMMARY,
+    progress: bool | None = PROGRESS_BAR,
 ) -> None:
     """Copy every object under the current bucket and prefix to the target, copying only what
     is missing or different; exit 1 if anything failed or differs."""
     with expected_errors():
-        from s3w_storage.client import make_client
         from s3w_storage.migrate import MigrateOptions, target_settings
         from s3w_storage.migrate import migrate as run_migrate
         from s3w_storage.objects import Storage, get_storage
@@ -116,7 +111,7 @@ def migrate(
         if to_env is None and not overrides:
             raise typer.BadParameter("give the target: --to-env FILE or --to-bucket etc.")
         settings = target_settings(source.settings, env_file=to_env, overrides=overrides)
-        target = Storage(make_client(settings), settings)
+        target = Storage.for_settings(settings)
         expected = None
         if verify_mode == "db":
             from s3w_tasks.expected import expected_keys
@@ -141,23 +136,10 @@ def migrate(
             from s3w_storage.migrate import verify
 
             report = verify(source, target, jobs=jobs, expected=expected, listings=listings)
-    items = {
-        "copied": result.copied,
-        "unchanged": result.unchanged,
-        "failed": len(result.failures),
-        "deferred": result.deferred,
-        "source": result.source_objects,
-    }
+    more = {}
     if report is not None:
-        items["differences"] = len(report.missing) + len(report.different) + len(report.errors)
-    publish(
-        "migrate",
-        ok=result.ok and (report is None or report.ok),
-        seconds=result.seconds,
-        items=items,
-        sizes={"copied": result.copied_bytes},
-        dry_run=result.dry_run,
-    )
+        more["differences"] = len(report.missing) + len(report.different) + len(report.errors)
+    publish_result("migrate", result, ok=result.ok and (report is None or report.ok), more=more)
     if as_json:
         data: dict[str, Any] = {"migrate": result.to_dict()}
         if dry_run and plans:
@@ -171,7 +153,7 @@ def migrate(
     else:
         if dry_run and plans:
             for copy in plans[0].copies:
-                typer.echo(f"copy {copy.key} ({copy.reason}, {_size(copy.size)})")
+                typer.echo(f"copy {copy.key} ({copy.reason}, {human_size(copy.size)})")
         _summary(result, source, target)
         if report is not None:
             _report(report)
@@ -208,24 +190,19 @@ def _where(storage: Storage) -> str:
 
 
 def _summary(result: MigrateResult, source: Storage, target: Storage) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from s3w_cli.output import print_summary
 
-    out = Console(highlight=False)
     title = f"{'plan' if result.dry_run else 'migrate'}: {_where(source)} -> {_where(target)}"
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column("what")
-    table.add_column("count", justify="right")
     rows = [
-        ("source objects", f"{result.source_objects} ({_size(result.source_bytes)})"),
+        ("source objects", f"{result.source_objects} ({human_size(result.source_bytes)})"),
         ("target objects before", f"{result.target_objects}"),
         ("unchanged", f"{result.unchanged}"),
     ]
     reasons = ", ".join(f"{n} {why}" for why, n in sorted(result.reasons.items()))
     if result.dry_run:
-        rows.append(("would copy", f"{result.planned} ({_size(result.planned_bytes)})"))
+        rows.append(("would copy", f"{result.planned} ({human_size(result.planned_bytes)})"))
     else:
-        rows.append(("copied", f"{result.copied} ({_size(result.copied_bytes)})"))
+        rows.append(("copied", f"{result.copied} ({human_size(result.copied_bytes)})"))
         if result.deferred:
             rows.append(("left for the next run", f"{result.deferred}"))
         rows.append(("failed", f"{len(result.failures)}"))
@@ -238,21 +215,15 @@ def _summary(result: MigrateResult, source: Storage, target: Storage) -> None:
         rows.append(("unfinished uploads aborted", f"{result.aborted_uploads}"))
     if not result.dry_run:
         rows.append(("seconds", f"{result.seconds:.1f}"))
-    for row in rows:
-        table.add_row(*row)
-    out.print(table)
-    for failure in result.failures[:SHOWN]:
-        typer.echo(f"failed: {failure.key}: {failure.why}", err=True)
-    if len(result.failures) > SHOWN:
-        typer.echo(f"... and {len(result.failures) - SHOWN} more failures (see --json)", err=True)
+    print_summary(title, rows, [(f.key, f.why) for f in result.failures], shown=SHOWN)
 
 
 def _report(report: VerifyReport) -> None:
     """Plain lines (never wrapped: keys are for copying)."""
     verdict = "OK" if report.ok else "DIFFERENCES"
     typer.echo(
-        f"verify: {verdict}: source {report.source_objects} objects ({_size(report.source_bytes)}), "
-        f"target {report.target_objects} ({_size(report.target_bytes)}), "
+        f"verify: {verdict}: source {report.source_objects} objects ({human_size(report.source_bytes)}), "
+        f"target {report.target_objects} ({human_size(report.target_bytes)}), "
         f"{report.matched} match"
     )
     groups: list[tuple[str, list[str]]] = [
@@ -341,12 +312,3 @@ def _target_args(env_file: Path | None, overrides: dict[str, str]) -> list[str]:
     for name, value in overrides.items():
         args.append(f"{OPTION_FOR[name]}={value}")
     return args
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NoReturn
 
 import typer
 
 MASK = "********"
+#: Failures (and keys) listed after a summary; the rest are counted (all are in --json).
+SHOWN = 20
 
 
 class State:
@@ -93,6 +95,41 @@ def mask_url(url: str | None) -> str | None:
 
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def human_size(n: float) -> str:
+    """A byte count for people: ``512 B``, ``1.5 KB``, ... ``2.0 TB`` (powers of 1024)."""
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"
+
+
+def print_summary(
+    title: str,
+    rows: Iterable[tuple[str, str]],
+    failures: Sequence[tuple[str, str]] = (),
+    *,
+    shown: int | None = SHOWN,
+) -> None:
+    """The end-of-run table (``what | count``) on stdout, then each failure as one line on
+    stderr, never wrapped (keys are for copying): at most ``shown``, the rest counted."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for row in rows:
+        table.add_row(*row)
+    Console(highlight=False).print(table)
+    listed = failures if shown is None else failures[:shown]
+    for key, why in listed:
+        typer.echo(f"failed: {key}: {why}", err=True)
+    if shown is not None and len(failures) > shown:
+        typer.echo(f"... and {len(failures) - shown} more failures (see --json)", err=True)
 
 
 class TransferBar:

@@ -3,7 +3,13 @@ recorded for ``s3w status`` and pushed to ``S3W_PUSHGATEWAY_URL`` (s3w_tasks.sum
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from s3w_storage.results import RunResult
 
 
 def publish(
@@ -25,3 +31,22 @@ def publish(
     summary = RunSummary(command=command, ok=ok, seconds=seconds, items=items, bytes=sizes)
     for problem in send(summary):
         typer.echo(f"warning: {problem}", err=True)
+
+
+def publish_result(
+    command: str,
+    result: RunResult,
+    *,
+    ok: bool | None = None,
+    more: Mapping[str, int] | None = None,
+) -> None:
+    """:func:`publish` for a sync, restore or migrate result: its own counts (and ``more``),
+    its ``ok`` unless ``ok`` is given."""
+    publish(
+        command,
+        ok=result.ok if ok is None else ok,
+        seconds=result.seconds,
+        items={**result.counts(), **(more or {})},
+        sizes=result.byte_counts(),
+        dry_run=result.dry_run,
+    )

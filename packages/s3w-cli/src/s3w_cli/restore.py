@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from s3w_cli.options import EXCLUDE, INCLUDE, JSON_SUMMARY, PROGRESS_BAR
 from s3w_cli.output import expected_errors, print_json
-from s3w_cli.publish import publish
+from s3w_cli.publish import publish_result
 
 if TYPE_CHECKING:
     from s3w_storage.restore import RestoreResult
@@ -26,17 +27,13 @@ def restore(
     force: bool = typer.Option(
         False, "--force", help="Overwrite newer or same-size different local files too."
     ),
-    include: list[str] = typer.Option(
-        [], "--include", help="Only keys matching this glob (repeatable)."
-    ),
-    exclude: list[str] = typer.Option([], "--exclude", help="Skip keys matching this glob."),
+    include: list[str] = INCLUDE,
+    exclude: list[str] = EXCLUDE,
     jobs: int | None = typer.Option(
         None, "--jobs", "-j", min=1, max=256, help="Concurrent downloads."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-    progress: bool | None = typer.Option(
-        None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
-    ),
+    as_json: bool = JSON_SUMMARY,
+    progress: bool | None = PROGRESS_BAR,
 ) -> None:
     """Download what is missing or different from the bucket; exit 1 if anything failed."""
     with expected_errors():
@@ -69,20 +66,7 @@ def restore(
                 result = run_restore(storage, root, options, progress=bar.advance, on_action=action)
         else:
             result = run_restore(storage, root, options, on_action=action)
-    publish(
-        "restore",
-        ok=result.ok,
-        seconds=result.seconds,
-        items={
-            "restored": result.restored,
-            "unchanged": result.unchanged,
-            "kept_newer": result.kept_newer,
-            "failed": len(result.failures),
-            "objects": result.objects,
-        },
-        sizes={"restored": result.restored_bytes},
-        dry_run=result.dry_run,
-    )
+    publish_result("restore", result)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -92,35 +76,23 @@ def restore(
 
 
 def _summary(result: RestoreResult, bucket: str, prefix: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from s3w_cli.output import human_size, print_summary
 
-    from s3w_cli.sync import _size
-
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
     source = f"s3://{bucket}/{prefix + '/' if prefix else ''}"
     title = f"{'plan' if result.dry_run else 'restore'}: {source} -> {result.root}"
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column("what")
-    table.add_column("count", justify="right")
     rows = [
         ("objects", f"{result.objects}"),
         ("unchanged", f"{result.unchanged}"),
         ("kept (local file newer)", f"{result.kept_newer}"),
     ]
     if result.dry_run:
-        rows.append(("would restore", f"{result.planned} ({_size(result.planned_bytes)})"))
+        rows.append(("would restore", f"{result.planned} ({human_size(result.planned_bytes)})"))
     else:
         rows += [
-            ("restored", f"{result.restored} ({_size(result.restored_bytes)})"),
+            ("restored", f"{result.restored} ({human_size(result.restored_bytes)})"),
             ("failed", f"{len(result.failures)}"),
             ("seconds", f"{result.seconds:.1f}"),
         ]
     if result.excluded:
         rows.append(("excluded", f"{result.excluded}"))
-    for row in rows:
-        table.add_row(*row)
-    out.print(table)
-    for failure in result.failures:
-        err.print(f"failed: {failure.key}: {failure.message}", markup=False, soft_wrap=True)
+    print_summary(title, rows, [(f.key, f.message) for f in result.failures], shown=None)

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from s3w_cli.options import EXCLUDE, INCLUDE, JSON_SUMMARY, PROGRESS_BAR
 from s3w_cli.output import expected_errors, print_json
-from s3w_cli.publish import publish
+from s3w_cli.publish import publish_result
 
 if TYPE_CHECKING:
     from s3w_storage.sync import SyncPlan, SyncResult
@@ -30,10 +31,8 @@ def sync(
     checksum: bool = typer.Option(
         False, "--checksum", help="Compare content by MD5 instead of size and mtime."
     ),
-    include: list[str] = typer.Option(
-        [], "--include", help="Only keys matching this glob (repeatable)."
-    ),
-    exclude: list[str] = typer.Option([], "--exclude", help="Skip keys matching this glob."),
+    include: list[str] = INCLUDE,
+    exclude: list[str] = EXCLUDE,
     jobs: int | None = typer.Option(
         None, "--jobs", "-j", min=1, max=256, help="Concurrent requests per process."
     ),
@@ -44,10 +43,8 @@ def sync(
         max=64,
         help="Upload worker processes (default: none, threads only).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-    progress: bool | None = typer.Option(
-        None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
-    ),
+    as_json: bool = JSON_SUMMARY,
+    progress: bool | None = PROGRESS_BAR,
     distributed: bool = typer.Option(
         False,
         "--distributed",
@@ -92,20 +89,7 @@ def sync(
             result = _with_progress(storage, root, options, plans.append)
         else:
             result = run_sync(storage, root, options, on_plan=plans.append)
-    publish(
-        "sync",
-        ok=result.ok,
-        seconds=result.seconds,
-        items={
-            "uploaded": result.uploaded,
-            "deleted": result.deleted,
-            "unchanged": result.unchanged,
-            "failed": len(result.failures),
-            "local": result.local_files,
-        },
-        sizes={"uploaded": result.uploaded_bytes},
-        dry_run=result.dry_run,
-    )
+    publish_result("sync", result)
     if as_json:
         data = result.to_dict()
         if dry_run and plans:
@@ -154,16 +138,10 @@ def _with_progress(
 
 
 def _summary(result: SyncResult, bucket: str, prefix: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from s3w_cli.output import human_size, print_summary
 
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
     target = f"s3://{bucket}/{prefix + '/' if prefix else ''}"
     title = f"{'plan' if result.dry_run else 'sync'}: {result.root} -> {target}"
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column("what")
-    table.add_column("count", justify="right")
     rows: list[tuple[str, str]] = [
         ("local files", f"{result.local_files}"),
         ("remote objects", f"{result.remote_objects}"),
@@ -171,12 +149,12 @@ def _summary(result: SyncResult, bucket: str, prefix: str) -> None:
     ]
     if result.dry_run:
         rows += [
-            ("would upload", f"{result.planned_uploads} ({_size(result.planned_bytes)})"),
+            ("would upload", f"{result.planned_uploads} ({human_size(result.planned_bytes)})"),
             ("would delete", f"{result.planned_deletes}"),
         ]
     else:
         rows += [
-            ("uploaded", f"{result.uploaded} ({_size(result.uploaded_bytes)})"),
+            ("uploaded", f"{result.uploaded} ({human_size(result.uploaded_bytes)})"),
             ("deleted", f"{result.deleted}"),
             ("failed", f"{len(result.failures)}"),
             ("seconds", f"{result.seconds:.1f}"),
@@ -184,21 +162,6 @@ def _summary(result: SyncResult, bucket: str, prefix: str) -> None:
     skipped = result.skipped_links + result.skipped_special
     if skipped or result.excluded:
         rows.append(("skipped (links, special, excluded)", f"{skipped + result.excluded}"))
-    for row in rows:
-        table.add_row(*row)
-    out.print(table)
-    for failure in result.failures[:20]:
-        err.print(f"failed: {failure.key}: {failure.message}", markup=False)
-    if len(result.failures) > 20:
-        err.print(f"... and {len(result.failures) - 20} more failures (see --json)")
+    print_summary(title, rows, [(f.key, f.message) for f in result.failures])
     if result.delete_refused:
-        err.print(f"not deleted: {result.delete_refused}", markup=False)
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
+        typer.echo(f"not deleted: {result.delete_refused}", err=True)

@@ -60,6 +60,13 @@ def make_client(settings: StorageSettings, *, pool_size: int | None = None) -> S
     return observe.attach(client)
 
 
+def credential_chain_method() -> str | None:
+    """Where boto3's default credential chain finds credentials (``env``, ``shared-credentials-file``,
+    ``iam-role``, ...), or None when it finds none; never the credentials themselves."""
+    found = boto3.session.Session().get_credentials()
+    return None if found is None else str(found.method)
+
+
 def _client_from_environment() -> S3Client:
     from s3w_storage.settings import get_settings
 

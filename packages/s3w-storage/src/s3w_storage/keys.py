@@ -9,6 +9,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -79,6 +80,11 @@ def _sharded(root: str, value: str | uuid.UUID) -> str:
     return f"{root}/{ident[0:2]}/{ident[2:4]}/{ident}"
 
 
+def _check_one_of(choice: str, allowed: Sequence[str], what: str) -> None:
+    if choice not in allowed:
+        raise InvalidKey(f"{what} {choice!r} is not one of {', '.join(allowed)}")
+
+
 def docver_prefix(docver_id: str | uuid.UUID, prefix: str = "") -> str:
     """Folder of a document version's files, with a trailing '/'."""
     return with_prefix(prefix, _sharded(DOCVERS, docver_id) + "/")
@@ -108,8 +114,7 @@ def page_preview_prefix(page_id: str | uuid.UUID, prefix: str = "") -> str:
 
 def page_preview_key(page_id: str | uuid.UUID, size: str, prefix: str = "") -> str:
     """``previews/pages/ab/cd/<page_id>/<sm|md|lg|xl>.jpg``."""
-    if size not in PREVIEW_SIZES:
-        raise InvalidKey(f"preview size {size!r} is not one of {', '.join(PREVIEW_SIZES)}")
+    _check_one_of(size, PREVIEW_SIZES, "preview size")
     return with_prefix(prefix, f"{_sharded(PAGE_PREVIEWS, page_id)}/{size}.jpg")
 
 
@@ -125,8 +130,7 @@ def ocr_prefix(page_id: str | uuid.UUID, prefix: str = "") -> str:
 
 def ocr_key(page_id: str | uuid.UUID, name: str, prefix: str = "") -> str:
     """``ocr/pages/ab/cd/<page_id>/<page.txt|page.hocr|page.svg|page.jpg>``."""
-    if name not in OCR_NAMES:
-        raise InvalidKey(f"OCR artefact {name!r} is not one of {', '.join(OCR_NAMES)}")
+    _check_one_of(name, OCR_NAMES, "OCR artefact")
     return with_prefix(prefix, f"{_sharded(OCR_PAGES, page_id)}/{name}")
 
 

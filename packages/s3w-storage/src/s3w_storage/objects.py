@@ -6,9 +6,7 @@ and raises only :class:`~s3w_storage.errors.StorageError` subclasses.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +21,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3w_storage.dataplane import key_problem
-from s3w_storage.errors import InvalidArgument, InvalidKey, StorageError, translate
+from s3w_storage.errors import InvalidArgument, InvalidKey, StorageError, translate_for
 from s3w_storage.folders import RemoteObject, list_folder, server_time
 from s3w_storage.keys import check_relative, content_type_for, with_prefix
 from s3w_storage.perprocess import PerProcess
@@ -95,6 +93,14 @@ class Storage:
         self.prefix: str = settings.prefix
         self.transfer = transfer_config(settings)
 
+    @classmethod
+    def for_settings(cls, settings: StorageSettings) -> Storage:
+        """A Storage with a new client of its own for ``settings`` (another bucket or
+        endpoint than the process's)."""
+        from s3w_storage.client import make_client
+
+        return cls(make_client(settings), settings)
+
     # ------------------------------------------------------------------ helpers
 
     def full_key(self, key: str) -> str:
@@ -109,21 +115,15 @@ class Storage:
             raise InvalidKey(f"{full_key!r} is outside the prefix {self.prefix!r}")
         return full_key[len(head) :]
 
-    def _translate(self, exc: BaseException, key: str | None) -> StorageError:
+    def error(self, exc: BaseException, key: str | None) -> StorageError:
         """The storage error for a botocore/boto3 exception on ``key`` in this bucket."""
-        return translate(
-            exc,
-            bucket=self.bucket,
-            key=key,
-            endpoint=self.settings.effective_endpoint,
-            credentials_hint=self.settings.credentials_hint,
-        )
+        return translate_for(self.settings, exc, key)
 
     def _call(self, func: Callable[[], T], key: str | None = None) -> T:
         try:
             return func()
         except (ClientError, BotoCoreError, Boto3Error) as exc:
-            raise self._translate(exc, key) from exc
+            raise self.error(exc, key) from exc
 
     # ------------------------------------------------------------------ writes
 
@@ -177,28 +177,13 @@ class Storage:
 
     def download_file(self, key: str, dest: str | os.PathLike[str]) -> Path:
         """Download to ``dest`` atomically: a temporary file beside it, renamed when complete."""
+        from s3w_storage.files import replacing
+
         full = self.full_key(key)
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Not mkstemp: its files are private (0600); this one gets the mode of any new file.
-        while True:
-            tmp_name = str(target.parent / f".{target.name[:40]}.{secrets.token_hex(6)}.s3w-part")
-            try:
-                os.close(os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            except FileExistsError:
-                continue
-            break
-        try:
-            fd = os.open(tmp_name, os.O_RDWR)  # read back to verify
-            try:
-                self.data.download(full, fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp_name, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-            raise
+        with replacing(target) as fd:  # read back to verify
+            self.data.download(full, fd)
         return target
 
     def get_bytes(self, key: str) -> bytes:
@@ -219,9 +204,9 @@ class Storage:
             code = exc.response.get("Error", {}).get("Code")
             if status == 404 and code != "NoSuchBucket":
                 return None
-            raise self._translate(exc, key) from exc
+            raise self.error(exc, key) from exc
         except BotoCoreError as exc:
-            raise self._translate(exc, key) from exc
+            raise self.error(exc, key) from exc
         return ObjectInfo(
             key=key,
             size=int(response["ContentLength"]),
@@ -345,6 +330,16 @@ class Storage:
     def check_bucket(self) -> None:
         """Raise a clear error when the bucket is missing, unreachable or refused."""
         self._call(lambda: self.client.head_bucket(Bucket=self.bucket))
+
+    def create_bucket(self) -> None:
+        """Create the bucket; one this account already owns is success."""
+        try:
+            self.client.create_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                raise self.error(exc, None) from exc
+        except BotoCoreError as exc:
+            raise self.error(exc, None) from exc
 
     def upload_many(
         self,

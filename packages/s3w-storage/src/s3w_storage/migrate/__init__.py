@@ -7,7 +7,7 @@ a multipart object the MD5 s3w stores in the object's metadata (``x-amz-meta-s3w
 used, or the object is read and hashed; a multipart ETag is never taken for an MD5.
 
 Copies are streamed: small objects (up to :data:`IN_MEMORY`) are fetched and put whole by a
-pool of threads over signed urllib3 requests; larger ones are read part by part from the
+pool of threads through the data plane; larger ones are read part by part from the
 source and written as a multipart upload, which is aborted if anything (an interrupt too)
 stops it. When source and target share endpoint and credentials the server copies
 (``CopyObject``) and no bytes pass through this process.
@@ -20,7 +20,6 @@ from s3w_storage.migrate.compare import Difference, list_both, list_objects, str
 from s3w_storage.migrate.copy import (
     IN_MEMORY,
     MigrateResult,
-    abort_stale_uploads,
     execute,
     migrate,
 )
@@ -46,7 +45,6 @@ __all__ = [
     "MigratePlan",
     "MigrateResult",
     "VerifyReport",
-    "abort_stale_uploads",
     "build_plan",
     "check_distinct",
     "execute",

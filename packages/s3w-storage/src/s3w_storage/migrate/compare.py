@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from s3w_storage.dataplane import DataPlane
-from s3w_storage.errors import StorageError, translate
+from s3w_storage.errors import StorageError
 from s3w_storage.sync.listing import MAX_SHARDS, RemoteObject
 from s3w_storage.sync.plan import MD5_METADATA
 
@@ -30,6 +30,11 @@ class Difference:
 
     key: str
     why: str
+
+    @property
+    def message(self) -> str:
+        """The ``why``, under the name every run's failures share."""
+        return self.why
 
 
 def list_objects(storage: Storage, *, jobs: int = MAX_SHARDS) -> dict[str, RemoteObject]:
@@ -155,16 +160,6 @@ def deep_verdict(
         src_md5 = stream_md5(source, key)
         read += 1
     return (None if src_md5 == dst_md5 else "checksum"), read
-
-
-def translate_for(storage: Storage, exc: BaseException, key: str | None) -> StorageError:
-    return translate(
-        exc,
-        bucket=storage.bucket,
-        key=key,
-        endpoint=storage.settings.effective_endpoint,
-        credentials_hint=storage.settings.credentials_hint,
-    )
 
 
 #: (key, None when equal else why they differ, objects read, error when it could not tell).

@@ -4,21 +4,21 @@ other representation headers and user metadata kept."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3w_storage.errors import StorageError
-from s3w_storage.migrate.compare import Difference, stream_md5, translate_for
+from s3w_storage.migrate.compare import Difference, stream_md5
 from s3w_storage.migrate.plan import Copy, MigrateOptions, MigratePlan, build_plan
+from s3w_storage.results import RunResult
 from s3w_storage.sync.plan import MD5_METADATA
 
 if TYPE_CHECKING:
@@ -48,8 +48,11 @@ Progress = Callable[[int, int], None]
 
 
 @dataclass
-class MigrateResult:
+class MigrateResult(RunResult):
     """What a migration did. ``ok`` is False when any object failed to copy."""
+
+    PUBLISHED = "copied unchanged failed=failures deferred source=source_objects"
+    PUBLISHED_BYTES = "copied=copied_bytes"
 
     dry_run: bool
     server_side: bool
@@ -70,16 +73,6 @@ class MigrateResult:
     deferred: int = 0  # planned but left for a later run by ``limit``
     failures: list[Difference] = field(default_factory=list)
     seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["failures"] = [{"key": f.key, "error": f.why} for f in self.failures]
-        data["ok"] = self.ok
-        return data
 
 
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -119,7 +112,7 @@ class _Copier:
                 CopySource={"Bucket": self.source.bucket, "Key": source_key},
             )
         except (ClientError, BotoCoreError) as exc:
-            raise translate_for(self.target, exc, item.key) from exc
+            raise self.target.error(exc, item.key) from exc
         return item.key, item.size, "server"
 
     def _managed_copy(self, item: Copy, source_key: str) -> Copied:
@@ -137,7 +130,7 @@ class _Copier:
                 Config=self.target.transfer,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise translate_for(self.target, exc, item.key) from exc
+            raise self.target.error(exc, item.key) from exc
         return item.key, item.size, "server"
 
     def _whole(self, item: Copy) -> Copied:
@@ -187,31 +180,6 @@ def _attributes(headers: Mapping[str, str]) -> dict[str, str]:
     return attributes
 
 
-def abort_stale_uploads(target: Storage, keys: Iterable[str], *, before: datetime) -> int:
-    """Abort unfinished multipart uploads to ``keys`` started before ``before`` (left by a run
-    that was killed); returns how many were aborted."""
-    head = target.prefix + "/" if target.prefix else ""
-    wanted = {head + key for key in keys}
-    if not wanted:
-        return 0
-    aborted = 0
-    try:
-        paginator = target.client.get_paginator("list_multipart_uploads")
-        for page in paginator.paginate(Bucket=target.bucket, Prefix=head):
-            for upload in page.get("Uploads", []):
-                key, upload_id = upload.get("Key", ""), upload.get("UploadId", "")
-                initiated = upload.get("Initiated")
-                if key in wanted and upload_id and (initiated is None or initiated < before):
-                    with contextlib.suppress(ClientError, BotoCoreError):
-                        target.client.abort_multipart_upload(
-                            Bucket=target.bucket, Key=key, UploadId=upload_id
-                        )
-                    aborted += 1
-    except (ClientError, BotoCoreError) as exc:
-        raise translate_for(target, exc, None) from exc
-    return aborted
-
-
 def execute(
     source: Storage,
     target: Storage,
@@ -242,7 +210,9 @@ def execute(
     report = progress or (lambda objects, size: None)
     jobs = options.jobs or target.settings.max_concurrency
     big = [c.key for c in copies if c.size > IN_MEMORY and not plan.server_side]
-    result.aborted_uploads = abort_stale_uploads(target, big, before=datetime.now(UTC))
+    result.aborted_uploads = target.data.abort_stale_uploads(
+        (target.full_key(key) for key in big), before=datetime.now(UTC), best_effort=False
+    )
     copier = _Copier(source, target, plan.server_side, jobs)
 
     def one(item: Copy) -> Outcome:

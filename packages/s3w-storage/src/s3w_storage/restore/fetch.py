@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from s3w_storage.errors import StorageError
+from s3w_storage.files import PARTIAL_SUFFIX, replacing
 from s3w_storage.sync.transfer import MTIME_METADATA
-from s3w_storage.sync.walk import PARTIAL_SUFFIX
 
 if TYPE_CHECKING:
     from s3w_storage.dataplane import DataPlane
@@ -38,42 +37,21 @@ class Listed:
     etag: str
 
 
-def temp_file(final: str) -> tuple[str, int]:
-    """A fresh temporary file beside ``final`` (path, descriptor open for reading and
-    writing), created empty (O_EXCL) with the mode a new file gets."""
-    folder, name = os.path.split(final)
-    while True:
-        path = os.path.join(folder, f".{name[:40]}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
-        try:
-            return path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-
-
 def fetch(data: DataPlane, obj: Listed, final: str) -> int:
     """Download ``obj`` to the path ``final``; returns its size. Raises StorageError or
     OSError; the temporary file is gone either way."""
-    tmp, fd = temp_file(final)
-    try:
-        try:
-            if obj.size <= data.settings.multipart_chunksize:
-                body, headers = data.get(obj.full)  # verified against the stored MD5
-                _write_all(fd, body)
-                size = len(body)
-                stored = headers.get(f"x-amz-meta-{MTIME_METADATA}")
-            else:  # parallel ranges, verified after the last one
-                size, _etag = data.download(obj.full, fd)
-                stored = _stored_mtime(data, obj.full)
-            mtime = _mtime(stored, obj.mtime)
-            os.utime(fd, (mtime, mtime))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with replacing(final, suffix=TEMP_SUFFIX) as fd:
+        if obj.size <= data.settings.multipart_chunksize:
+            body, headers = data.get(obj.full)  # verified against the stored MD5
+            _write_all(fd, body)
+            size = len(body)
+            stored = headers.get(f"x-amz-meta-{MTIME_METADATA}")
+        else:  # parallel ranges, verified after the last one
+            size, _etag = data.download(obj.full, fd)
+            stored = _stored_mtime(data, obj.full)
+        mtime = _mtime(stored, obj.mtime)
+        os.utime(fd, (mtime, mtime))
+        os.fsync(fd)
     return size
 
 

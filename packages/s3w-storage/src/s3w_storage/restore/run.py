@@ -18,13 +18,14 @@ import stat
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from s3w_storage.dataplane import MD5_METADATA, DataPlane
 from s3w_storage.errors import InvalidArgument, InvalidKey, StorageError
 from s3w_storage.keys import check_relative
 from s3w_storage.restore.fetch import Listed, ParentGuard, fetch, remove_stale
+from s3w_storage.results import RunResult
 from s3w_storage.sync.plan import file_md5
 from s3w_storage.sync.walk import Failure, KeyFilter
 
@@ -52,8 +53,11 @@ class RestoreOptions:
 
 
 @dataclass
-class RestoreResult:
+class RestoreResult(RunResult):
     """What a restore did. ``ok`` is False when any object could not be restored."""
+
+    PUBLISHED = "restored unchanged kept_newer failed=failures objects"
+    PUBLISHED_BYTES = "restored=restored_bytes"
 
     root: str
     dry_run: bool
@@ -68,16 +72,6 @@ class RestoreResult:
     stale_removed: int = 0
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["failures"] = [{"key": f.key, "error": f.message} for f in self.failures]
-        data["ok"] = self.ok
-        return data
 
 
 def check_destination(dest: str | os.PathLike[str], *, create: bool = True) -> str:

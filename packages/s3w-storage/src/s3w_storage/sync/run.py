@@ -14,11 +14,12 @@ from concurrent.futures import (
     wait,
 )
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from s3w_storage.dataplane import CHANGED, DataPlane
 from s3w_storage.errors import StorageError
+from s3w_storage.results import RunResult
 from s3w_storage.sync.plan import SyncOptions, SyncPlan, Upload, build_plan
 from s3w_storage.sync.transfer import Item, Outcome, init_worker, put_batch, put_one
 from s3w_storage.sync.walk import Failure
@@ -34,8 +35,11 @@ Progress = Callable[[int, int], None]
 
 
 @dataclass
-class SyncResult:
+class SyncResult(RunResult):
     """What a sync did. ``ok`` is False when anything failed or a delete was refused."""
+
+    PUBLISHED = "uploaded deleted unchanged failed=failures local=local_files"
+    PUBLISHED_BYTES = "uploaded=uploaded_bytes"
 
     root: str
     dry_run: bool
@@ -61,12 +65,6 @@ class SyncResult:
     @property
     def ok(self) -> bool:
         return not self.failures and self.delete_refused is None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["failures"] = [{"key": f.key, "error": f.message} for f in self.failures]
-        data["ok"] = self.ok
-        return data
 
 
 def sync(

@@ -10,9 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from s3w_storage.errors import InvalidArgument, InvalidKey
-
-#: Files :meth:`s3w_storage.objects.Storage.download_file` is still writing; never synced.
-PARTIAL_SUFFIX = ".s3w-part"
+from s3w_storage.files import PARTIAL_SUFFIX as PARTIAL_SUFFIX  # being written: never synced
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """Print the reliability results file(s) as the Markdown table of docs/reliability.md, or
 write the rows of each generated block into a doc.
 
-    python tests/reliability/report.py build/reliability/results-ci.jsonl [more.jsonl ...]
-    python tests/reliability/report.py --write docs/security.md results.jsonl [...]
+    python tests/support/report.py build/reliability/results-ci.jsonl [more.jsonl ...]
+    python tests/support/report.py --write docs/security.md results.jsonl [...]
 
 The last line recorded for a scenario at a size wins (a re-run replaces an earlier one).
 ``--write`` replaces the body of every ``<!-- generated:NAME -->`` ... ``<!-- end generated -->``
@@ -50,7 +50,7 @@ def write(doc: Path, paths: list[Path]) -> int:
         filled += 1
         name = match.group(2)
         body = (
-            f"Written by `python tests/reliability/report.py --write {doc.as_posix()}` from the "
+            f"Written by `python tests/support/report.py --write {doc.as_posix()}` from the "
             f"results of `uv run nox -s reliability`; rows recorded with block {name!r}.\n\n"
             + table(paths, name)
             + "\n"

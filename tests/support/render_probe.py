@@ -1,6 +1,6 @@
 """Render one file the way the worker does, in this process, and print one JSON line per step.
 
-    python -m tests.reliability.render_probe <path> <mime type>
+    python -m tests.support.render_probe <path> <mime type>
 
 Steps: page count, thumbnail, page 1 previews (all four sizes), and for images the
 conversion to PDF. Each step prints ``{"step", "ok"}``, ``{"step", "error", "message"}`` for

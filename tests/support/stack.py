@@ -23,18 +23,6 @@ from tests.support import papermerge as pm
 from tests.support.celery_worker import Worker, start_worker
 from tests.support.services import wait_until
 
-#: Task name -> logical queue (Papermerge's routing).
-QUEUES = {
-    "process_upload": "s3",
-    "s3_worker_generate_doc_thumbnail": "s3preview",
-    "s3_worker_add_doc_vers": "s3",
-    "s3_worker_remove_doc_vers": "s3",
-    "s3_worker_remove_doc_thumbnail": "s3",
-    "s3_worker_remove_docs_thumbnail": "s3",
-    "s3_worker_remove_page_thumbnail": "s3",
-    "s3_worker_generate_page_image": "s3preview",
-}
-
 _OUTCOME = re.compile(r"task=(\S+) id=(\S+) .*?outcome=(ok|failed|retry)\b(.*)")
 _RECEIVED = re.compile(r"Task \S+\[([0-9a-f-]+)\] received")
 
@@ -242,7 +230,7 @@ class Stack:
 
     def send(self, name: str, **kwargs: Any) -> str:
         """Send like the core: by name, kwargs only, to the queue the core would use."""
-        queue = self.queues[QUEUES[name]]
+        queue = self.queues[pm.QUEUES[name]]
         return str(self.sender.send_task(name, kwargs=kwargs, queue=queue).id)
 
     def start_worker(self, **kwargs: Any) -> Worker:

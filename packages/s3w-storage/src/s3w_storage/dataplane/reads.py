@@ -1,0 +1,272 @@
+"""The data plane's reads: whole, streamed and ranged GETs verified against the stored
+MD5, and listings."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from queue import Full, Queue
+from typing import Any
+
+from s3w_storage import observe
+from s3w_storage.dataplane.store import MD5_METADATA, BucketStore, observed_status
+from s3w_storage.errors import StorageError
+
+
+class Reads(BucketStore):
+    """GETs (verified) and listings."""
+
+    def get(self, full: str) -> tuple[bytes, dict[str, str]]:
+        """The whole object and its headers (``Content-Type``, ``ETag``, user metadata as
+        ``x-amz-meta-*``), verified against its stored MD5; a body that does not match is
+        read once more, then refused."""
+        import obstore
+
+        last = ""
+        for _attempt in range(2):
+            try:
+                result = obstore.get(self.store, full)
+                data = bytes(result.bytes())
+            except Exception as exc:
+                error = self.error(exc, full, "GetObject")
+                observe.notify("GetObject", observed_status(error))
+                raise error from exc
+            observe.notify("GetObject", 200, 0, len(data))
+            etag = (result.meta.get("e_tag") or "").strip('"')
+            attributes = {str(k): str(v) for k, v in result.attributes.items()}
+            wrong = self.mismatch(full, etag, attributes.get(MD5_METADATA), [data])
+            if wrong is None:
+                return data, _headers(etag, attributes)
+            last = wrong
+        raise StorageError(f"{full}: {last}; the download was refused")
+
+    def stream(self, full: str) -> tuple[Iterator[bytes], dict[str, str]]:
+        """The object's content in pieces of the part size, and its headers (as :meth:`get`);
+        the caller verifies the content (it is never whole in memory)."""
+        import obstore
+
+        try:
+            result = obstore.get(self.store, full)
+        except Exception as exc:
+            error = self.error(exc, full, "GetObject")
+            observe.notify("GetObject", observed_status(error))
+            raise error from exc
+        etag = (result.meta.get("e_tag") or "").strip('"')
+        headers = _headers(etag, {str(k): str(v) for k, v in result.attributes.items()})
+
+        chunk = self.settings.multipart_chunksize
+        # Read on a thread of its own: the pieces may be consumed inside another obstore
+        # call (a multipart upload), which cannot drive this stream from its runtime.
+        queue: Queue[bytes | BaseException | None] = Queue(maxsize=2)
+        stopped = threading.Event()
+
+        def hand(item: bytes | BaseException | None) -> bool:
+            while not stopped.is_set():
+                try:
+                    queue.put(item, timeout=0.5)
+                    return True
+                except Full:
+                    continue
+            return False  # the consumer gave up: stop reading
+
+        def produce() -> None:
+            pending = bytearray()
+            received = 0
+            try:
+                for piece in result.stream(min_chunk_size=1 << 20):
+                    received += len(piece)
+                    pending += bytes(piece)
+                    while len(pending) >= chunk:
+                        if not hand(bytes(pending[:chunk])):
+                            return
+                        del pending[:chunk]
+                if pending and not hand(bytes(pending)):
+                    return
+                observe.notify("GetObject", 200, 0, received)
+                hand(None)
+            except Exception as exc:  # noqa: BLE001 - handed to the consumer, translated
+                hand(self.error(exc, full, "GetObject"))
+
+        def pieces() -> Iterator[bytes]:
+            reader = threading.Thread(target=produce, name="s3w-get", daemon=True)
+            reader.start()
+            try:
+                while (item := queue.get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
+            finally:
+                stopped.set()
+
+        return pieces(), headers
+
+    def mismatch(
+        self, full: str, etag: str, stored_md5: str | None, blocks: list[bytes] | Any
+    ) -> str | None:
+        """None when the content (``blocks``, or an open file) matches what the store
+        holds for it, else what is wrong."""
+        if stored_md5 is None and "-" in etag:
+            count = etag.rsplit("-", 1)[1]
+            size = _total(blocks)
+            part = self._part_size(full, int(count) if count.isdigit() else 0, size)
+            if part is None:
+                return None  # no MD5 the store can give: nothing to compare with
+            digest = _multipart_md5(blocks, part)
+            expected = etag
+        else:
+            digest = _md5(blocks)
+            expected = (stored_md5 or etag).lower()
+            if not re.fullmatch(r"[0-9a-f]{32}", expected):
+                return None  # an ETag that is not an MD5 (SSE-KMS, SSE-C)
+        if digest == expected:
+            return None
+        return f"its content does not match the stored MD5 ({digest} != {expected})"
+
+    def _part_size(self, full: str, count: int, size: int) -> int | None:
+        if count <= 0:
+            return None
+        chunk = self.settings.multipart_chunksize
+        if math.ceil(size / chunk) == count:
+            return chunk
+        try:  # another tool's part size: the first part's length says it
+            client = self.control()
+            answer = client.head_object(Bucket=self.bucket, Key=full, PartNumber=1)
+            return int(answer["ContentLength"])
+        except Exception:  # noqa: BLE001 - best effort: unverifiable stays unverified
+            return None
+
+    def download(self, full: str, fd: int) -> tuple[int, str]:
+        """Write the object into the open file ``fd`` in parallel ranges, then verify it;
+        returns (size, etag). Raises StorageError."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        import obstore
+
+        try:
+            meta = obstore.head(self.store, full)
+        except Exception as exc:
+            error = self.error(exc, full, "HeadObject")
+            observe.notify("HeadObject", observed_status(error))
+            raise error from exc
+        observe.notify("HeadObject", 200)
+        size = int(meta["size"])
+        etag = (meta.get("e_tag") or "").strip('"')
+        chunk = self.settings.multipart_chunksize
+        if size <= chunk:
+            data, headers = self.get(full)
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+            return len(data), headers.get("ETag", "").strip('"')
+
+        def piece(start: int) -> None:
+            end = min(size, start + chunk)
+            try:
+                data = obstore.get_range(self.store, full, start=start, end=end)
+            except Exception as exc:
+                error = self.error(exc, full, "GetObject")
+                observe.notify("GetObject", observed_status(error))
+                raise error from exc
+            observe.notify("GetObject", 206, 0, len(data))
+            os.pwrite(fd, bytes(data), start)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, 8))) as pool:
+            list(pool.map(piece, range(0, size, chunk)))
+        os.ftruncate(fd, size)
+        stored = None
+        try:
+            stored = obstore.get(self.store, full, options={"head": True}).attributes.get(
+                MD5_METADATA
+            )
+        except Exception:  # noqa: BLE001 - metadata is optional
+            stored = None
+        wrong = self.mismatch(full, etag, str(stored) if stored else None, _FileBlocks(fd, size))
+        if wrong is not None:
+            raise StorageError(f"{full}: {wrong}; the download was refused")
+        return size, etag
+
+    # ------------------------------------------------------------------ listing
+
+    def listing(
+        self, prefix: str, *, start_after: str | None = None
+    ) -> Iterator[tuple[str, int, float, str]]:
+        """(full key, size, mtime, etag) of every object under the folder ``prefix`` (a
+        full key prefix ending in '/', or '') in key order, after ``start_after``."""
+        import obstore
+
+        folder = prefix.rstrip("/") or None
+        try:
+            stream = obstore.list(self.store, folder, offset=start_after, chunk_size=1000)
+            for page in stream:
+                observe.notify("ListObjectsV2", 200)
+                for meta in page:
+                    yield (
+                        meta["path"],
+                        int(meta["size"]),
+                        meta["last_modified"].timestamp(),
+                        (meta.get("e_tag") or "").strip('"'),
+                    )
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise self.error(exc, None, "ListObjectsV2") from exc
+
+
+class _FileBlocks:
+    """An open file read back in blocks, for verifying a download."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd, self.size = fd, size
+
+    def read(self, offset: int, length: int) -> bytes:
+        return os.pread(self.fd, length, offset)
+
+
+def _total(blocks: Any) -> int:
+    return blocks.size if isinstance(blocks, _FileBlocks) else sum(len(b) for b in blocks)
+
+
+def _ranges(blocks: Any, step: int) -> Iterator[bytes]:
+    """The content in pieces of at most ``step`` bytes, each aligned to ``step``."""
+    if isinstance(blocks, _FileBlocks):
+        for offset in range(0, blocks.size, step):
+            yield blocks.read(offset, min(step, blocks.size - offset))
+        return
+    data = b"".join(blocks) if len(blocks) != 1 else blocks[0]
+    view = memoryview(data)
+    for offset in range(0, len(data), step):
+        yield bytes(view[offset : offset + step])
+
+
+def _md5(blocks: Any) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    for piece in _ranges(blocks, 8 << 20):
+        digest.update(piece)
+    return digest.hexdigest()
+
+
+def _multipart_md5(blocks: Any, part: int) -> str:
+    """The ETag S3 gives a multipart upload with parts of ``part`` bytes."""
+    digests = [hashlib.md5(p, usedforsecurity=False).digest() for p in _ranges(blocks, part)]
+    combined = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
+    return f"{combined}-{len(digests)}"
+
+
+def _headers(etag: str, attributes: Mapping[str, str]) -> dict[str, str]:
+    known = {
+        "Content-Type",
+        "Cache-Control",
+        "Content-Disposition",
+        "Content-Encoding",
+        "Content-Language",
+    }
+    headers = {"ETag": f'"{etag}"'}
+    for name, value in attributes.items():
+        if name in known:
+            headers[name] = value
+        elif name != "Storage-Class":
+            headers[f"x-amz-meta-{name.lower()}"] = value
+    return headers
