@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from queue import Full, Queue
 from typing import TYPE_CHECKING, Any
 
-from s3w_storage import observe
+from s3w_storage import observe, protection
 from s3w_storage.connection import connection_for
 from s3w_storage.errors import (
     AccessDenied,
@@ -102,6 +102,7 @@ class DataPlane:
             config["endpoint"] = endpoint
         if self.algorithm in ("sha256", "crc64nvme"):
             config["checksum_algorithm"] = self.algorithm
+        config.update(protection.store_config(settings))  # SSE-S3, SSE-KMS, SSE-C
         options: dict[str, Any] = {
             "allow_http": way.allow_http,
             "connect_timeout": timedelta(seconds=way.connect_timeout),
@@ -244,7 +245,8 @@ class DataPlane:
         (BadDigest, a checksum mismatch) is sent again, up to ``PM_S3_MAX_ATTEMPTS``."""
         import obstore
 
-        if self.algorithm == "md5":
+        attributes = protection.put_attributes(self.settings, full, attributes, data)
+        if self.algorithm == "md5" or protection.locks(self.settings, full):
             self._put_md5(full, data, attributes)
             return
         for attempt in range(1, self.way.max_attempts + 1):
@@ -273,7 +275,7 @@ class DataPlane:
         from s3w_storage.client import make_client
 
         client = self._control(make_client)
-        metadata = {k: v for k, v in attributes.items() if k != "Content-Type"}
+        metadata = protection.user_metadata(attributes)
         digest = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
         try:
             client.put_object(
@@ -356,7 +358,8 @@ class DataPlane:
         interrupt) aborts the upload and propagates."""
         import obstore
 
-        if self.algorithm == "md5":
+        attributes = protection.put_attributes(self.settings, full, attributes)
+        if self.algorithm == "md5" or protection.locks(self.settings, full):
             self._parts_md5(full, blocks, attributes)
             return
         sizes: list[int] = []
@@ -395,7 +398,7 @@ class DataPlane:
         from s3w_storage.client import make_client
 
         client = self._control(make_client)
-        metadata = {k: v for k, v in attributes.items() if k != "Content-Type"}
+        metadata = protection.user_metadata(attributes)
         content_type = attributes.get("Content-Type", "application/octet-stream")
         upload = None
         try:
@@ -527,6 +530,8 @@ class DataPlane:
             expected = etag
         else:
             digest = _md5(blocks)
+            if stored_md5 is None and protection.encrypts_etag(self.settings):
+                return None  # written by another tool: the ETag of SSE-KMS/SSE-C is no MD5
             expected = (stored_md5 or etag).lower()
             if not re.fullmatch(r"[0-9a-f]{32}", expected):
                 return None  # an ETag that is not an MD5 (SSE-KMS, SSE-C)
