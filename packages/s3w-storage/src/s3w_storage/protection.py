@@ -21,6 +21,7 @@ from s3w_storage.keys import DOCVERS
 
 if TYPE_CHECKING:
     from s3w_storage.archive_settings import ArchiveSettings
+    from s3w_storage.objects import Storage
     from s3w_storage.settings import StorageSettings
 
 #: Operations that create an object: they get encryption, class and lock.
@@ -71,7 +72,7 @@ def store_config(settings: ArchiveSettings) -> dict[str, str]:
         }
     if settings.sse == "none":
         return {}
-    config = {"server_side_encryption": settings.sse}
+    config: dict[str, str] = {"server_side_encryption": settings.sse}
     if settings.sse_kms_key_id:
         config["sse_kms_key_id"] = settings.sse_kms_key_id
     return config
@@ -154,3 +155,22 @@ def user_metadata(attributes: Mapping[str, str]) -> dict[str, str]:
     """The user metadata among obstore ``attributes`` (for a boto3 PUT, which gets the
     content type and storage class as parameters of their own)."""
     return {k: v for k, v in attributes.items() if k not in ("Content-Type", "Storage-Class")}
+
+
+def retained_until(storage: Storage, key: str, now: datetime | None = None) -> datetime | None:
+    """The date until which an object lock keeps the object at ``key`` (relative to the
+    prefix) from being deleted, or None: no lock, a lock that has ended, or no object."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        answer = storage.client.head_object(Bucket=storage.bucket, Key=storage.full_key(key))
+    except ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+            return None
+        raise storage._translate(exc, key) from exc
+    except BotoCoreError as exc:
+        raise storage._translate(exc, key) from exc
+    until = answer.get("ObjectLockRetainUntilDate")
+    if until is None or answer.get("ObjectLockMode") is None:
+        return None
+    return until if until > (now or datetime.now(UTC)) else None
