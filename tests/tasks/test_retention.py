@@ -80,7 +80,8 @@ def test_a_locked_version_survives_remove_doc_vers(stack: Stack, port: int) -> N
     lines = [line for line in log.splitlines() if "retained until" in line]
     assert len(lines) == 2, log[-3000:]
     assert all(until.date().isoformat() in line and "locked.pdf" in line for line in lines)
-    assert "outcome=retry" not in log and "outcome=failed" not in log
+    assert "outcome=retry" not in log
+    assert "outcome=failed" not in log
     assert KEY not in log
 
     def counted() -> bool:

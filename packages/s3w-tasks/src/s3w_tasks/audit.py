@@ -27,6 +27,7 @@ from s3w_storage.keys import PREVIEW_SIZES
 from s3w_storage.reconcile import merge, owner_id, walk_sorted
 from s3w_tasks import contract
 from s3w_tasks.db import session_scope
+from s3w_tasks.retention import sort_orphan
 
 if TYPE_CHECKING:
     from s3w_storage.dataplane import DataPlane
@@ -108,6 +109,7 @@ class AuditResult:
     missing_thumbnails: Finding = field(default_factory=Finding)
     missing_previews: Finding = field(default_factory=Finding)
     orphans: Finding = field(default_factory=Finding)
+    retained: Finding = field(default_factory=Finding)  # orphans an object lock keeps
     uploaded: int = 0
     restored: int = 0
     thumbnails_requested: int = 0
@@ -317,7 +319,7 @@ def _versions(
             result.local_files += 1
         if row is None:
             if obj is not None:
-                result.orphans.add(key, obj[0])
+                sort_orphan(data, result, key, obj[0])  # or retained, under object lock
             continue
         result.versions += 1
         if obj is None:

@@ -6,10 +6,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from s3w_storage.objects import get_storage
+from s3w_storage.client import make_client
+from s3w_storage.objects import Storage, get_storage
 from s3w_storage.protection import retained_until
+
+if TYPE_CHECKING:
+    from s3w_storage.dataplane import DataPlane
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +56,20 @@ def outcome(result: Any) -> str:
 
 def _day(when: datetime) -> str:
     return when.isoformat(timespec="seconds")
+
+
+def sort_orphan(data: DataPlane, result: Any, key: str, size: int) -> None:
+    """Count an object no document version wants as the audit's orphan, or, while an object
+    lock keeps it (``PM_S3_OBJECT_LOCK_MODE`` set), as retained: listed with its date, never
+    deleted by ``--delete-orphans``."""
+    until = None
+    if data.settings.object_lock_mode is not None:
+        storage = data.__dict__.get("_retention_storage")
+        if storage is None:
+            storage = Storage(make_client(data.settings), data.settings)
+            data.__dict__["_retention_storage"] = storage
+        until = retained_until(storage, key)
+    if until is None:
+        result.orphans.add(key, size)
+    else:
+        result.retained.add(f"{key} (retained until {_day(until)})", size)
