@@ -52,7 +52,7 @@ def archive(
 
 def test_sync_restore_and_audit_read_sse_c_objects_and_list_retained_ones(
     archive: str,
-    env: dict[str, str],
+    env: dict[str, str],  # noqa: F811 - the fixture imported above
     s3w: Run,
     media_root: Path,
     s3: Any,
@@ -88,3 +88,27 @@ def test_sync_restore_and_audit_read_sse_c_objects_and_list_retained_ones(
     assert report["retained"]["count"] == 1, report
     assert report["retained"]["items"][0].startswith(f"{orphan} (retained until ")
     assert report["different"]["count"] == 0, report
+
+
+def test_doctor_checks_versioning_and_object_lock_against_the_settings(
+    s3w: Run, storage_env: dict[str, str], s3_service: S3Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PM_S3_OBJECT_LOCK_MODE", "COMPLIANCE")
+    monkeypatch.setenv("PM_S3_RETENTION_DAYS", "30")
+    clear_caches()
+    plain = json.loads(s3w("doctor", "--json", code=1).stdout)
+    found = {c["check"]: c for c in plain}
+    assert not found["versioning"]["ok"]
+    assert "versioning never enabled" in found["versioning"]["detail"]
+    assert not found["lock"]["ok"]
+    assert "has no object lock, but PM_S3_OBJECT_LOCK_MODE=COMPLIANCE" in found["lock"]["detail"]
+    assert "create a bucket with object lock" in found["lock"]["detail"]
+
+    name = f"l-{uuid.uuid4().hex[:20]}"
+    s3_service.client().create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    monkeypatch.setenv("PM_S3_BUCKET_NAME", name)
+    clear_caches()
+    locked = {c["check"]: c for c in json.loads(s3w("doctor", "--json", code=None).stdout)}
+    assert locked["versioning"]["ok"], locked
+    assert locked["lock"]["ok"], locked
+    assert "kept 30 days (COMPLIANCE)" in locked["lock"]["detail"]

@@ -216,8 +216,24 @@ def _check_media_root() -> str:
     return f"{os.path.abspath(root)} is readable and writable"
 
 
+def _check_versioning() -> str:
+    from s3w_storage.lockcheck import check_versioning
+    from s3w_storage.objects import get_storage
+
+    return check_versioning(get_storage())
+
+
+def _check_object_lock() -> str:
+    from s3w_storage.lockcheck import check_object_lock
+    from s3w_storage.objects import get_storage
+
+    return check_object_lock(get_storage())
+
+
 CHECKS: dict[str, Check] = {
     "s3": _check_storage,
+    "versioning": _check_versioning,
+    "lock": _check_object_lock,
     "database": _check_database,
     "broker": _check_broker,
     "pdftoppm": _check_pdftoppm,
