@@ -36,21 +36,8 @@ def _ssec(key: str) -> dict[str, str]:
 def _bucket(server: Any, *, locked: bool) -> str:
     """A new bucket; locked versions outlive the test, as they must."""
     name = f"a-{uuid.uuid4().hex[:20]}"
-    client = services_client(server)
-    client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=locked)
+    Side(server, name).s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=locked)
     return name
-
-
-def services_client(server: Any) -> Any:
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        region_name="us-east-1",
-    )
 
 
 @pytest.fixture
