@@ -112,3 +112,16 @@ def test_doctor_checks_versioning_and_object_lock_against_the_settings(
     assert locked["versioning"]["ok"], locked
     assert locked["lock"]["ok"], locked
     assert "kept 30 days (COMPLIANCE)" in locked["lock"]["detail"]
+
+
+def test_info_and_config_name_the_archive_settings_and_mask_the_key(
+    s3w: Run, storage_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PM_S3_SSE_C_KEY", KEY)
+    monkeypatch.setenv("PM_S3_DOCVERS_STORAGE_CLASS", "STANDARD_IA")
+    clear_caches()
+    info = json.loads(s3w("info", "--json").stdout)
+    assert info["archive"] == "SSE-C (customer key set); docvers class STANDARD_IA"
+    config = json.loads(s3w("config").stdout)
+    assert config["storage"]["sse_c_key"] == "********", config["storage"]
+    # (the s3w fixture also checks that KEY is in neither output)

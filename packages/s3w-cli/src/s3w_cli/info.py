@@ -55,6 +55,7 @@ def info(
 ) -> None:
     """Backend, endpoint, region, bucket, prefix, modes and queues; where credentials came from."""
     with expected_errors():
+        from s3w_storage import protection
         from s3w_storage.settings import load_settings
 
         settings = load_settings(check=check)
@@ -70,6 +71,7 @@ def info(
             "checksum": f"{settings.checksum_algorithm} on every PUT and part "
             f"(PM_S3_CHECKSUM={settings.checksum}); downloads verified",
             "retries": f"{settings.retry_mode}, {settings.max_attempts} attempts",
+            "archive": protection.summary(settings),  # encryption, classes, retention
             "credentials": _credential_source(settings),
             "queues": _queues(),
             "problems": settings.problems(),

@@ -174,3 +174,22 @@ def retained_until(storage: Storage, key: str, now: datetime | None = None) -> d
     if until is None or answer.get("ObjectLockMode") is None:
         return None
     return until if until > (now or datetime.now(UTC)) else None
+
+
+def summary(settings: StorageSettings) -> str:
+    """One line on encryption, classes and retention, for ``s3w info`` (no key material)."""
+    parts = []
+    if settings.sse_c_key is not None:
+        parts.append("SSE-C (customer key set)")
+    elif settings.sse != "none":
+        kms = f" key {settings.sse_kms_key_id}" if settings.sse_kms_key_id else ""
+        parts.append(f"SSE {settings.sse}{kms}")
+    else:
+        parts.append("encryption: the bucket's default")
+    if settings.storage_class:
+        parts.append(f"class {settings.storage_class}")
+    if settings.docvers_storage_class:
+        parts.append(f"docvers class {settings.docvers_storage_class}")
+    if settings.object_lock_mode is not None:
+        parts.append(f"docvers locked {settings.retention_days} days ({settings.object_lock_mode})")
+    return "; ".join(parts)
