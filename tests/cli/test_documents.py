@@ -97,7 +97,15 @@ def test_doctor_all_ok_then_one_failing(
 ) -> None:
     monkeypatch.setenv("PM_REDIS_URL", f"{redis_server_url}/14")
     checks = json.loads(s3w("doctor", "--json").stdout)
-    assert [c["check"] for c in checks] == ["s3", "database", "broker", "pdftoppm", "media root"]
+    assert [c["check"] for c in checks] == [
+        "s3",
+        "versioning",
+        "lock",
+        "database",
+        "broker",
+        "pdftoppm",
+        "media root",
+    ]
     assert all(c["ok"] for c in checks), checks
 
     from s3w_tasks.settings import get_settings
@@ -107,10 +115,10 @@ def test_doctor_all_ok_then_one_failing(
     get_settings.cache_clear()
     result = s3w("doctor", code=1)
     lines = result.stdout.splitlines()
-    assert len(lines) == 5
-    assert lines[2].startswith("FAIL  broker")
-    assert "redis://:********@127.0.0.1:9/0" in lines[2]
-    assert all(line.startswith("ok") for i, line in enumerate(lines) if i != 2)
+    assert len(lines) == 7
+    assert lines[4].startswith("FAIL  broker")
+    assert "redis://:********@127.0.0.1:9/0" in lines[4]
+    assert all(line.startswith("ok") for i, line in enumerate(lines) if i != 4)
 
 
 def test_reprocess_uploads_lists_then_sends_and_refuses_a_wrong_status(

@@ -10,6 +10,7 @@ messages included), its JSON log lines (``PM_LOG_FORMAT=json``) or its metrics e
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -31,6 +32,8 @@ from tests.support.stack import Stack, bulk_documents, pdf_bytes
 DB_SECRET = "db-pw-" + uuid.uuid4().hex
 REDIS_SECRET = "redis-pw-" + uuid.uuid4().hex
 WRONG_S3_SECRET = "wrong-s3-secret-" + uuid.uuid4().hex
+#: A customer key (SSE-C): every object is written and read with it, so it is in every request.
+SSE_C_KEY = base64.b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode()
 
 
 def with_password(url: str, password: str) -> str:
@@ -59,9 +62,9 @@ def _leaks(text: str, secrets: list[str]) -> list[str]:
 def test_no_secret_in_any_command_or_worker_output(
     make_stack: Callable[..., Stack], secret_redis: RestartableRedis, tmp_path: Path
 ) -> None:
-    st = make_stack(broker_url=secret_redis.url + "/0")
+    st = make_stack(broker_url=secret_redis.url + "/0", extra_env={"PM_S3_SSE_C_KEY": SSE_C_KEY})
     st.db_url = with_password(st.db_url, DB_SECRET)
-    secrets = [st.s3.secret_key, DB_SECRET, REDIS_SECRET, WRONG_S3_SECRET]
+    secrets = [st.s3.secret_key, DB_SECRET, REDIS_SECRET, WRONG_S3_SECRET, SSE_C_KEY]
     user = pm.insert_user(st.db_url)
     rows = bulk_documents(st.db_url, user, ["secret-a.pdf", "secret-b.pdf"])
     for row in rows:
@@ -164,7 +167,10 @@ def test_no_secret_in_any_command_or_worker_output(
             f"({sorted(outcomes.values())}); secret values found in output: "
             f"{len(leaked) + len(worker_leaks)}"
         ),
-        figure="checked: S3 secret key, PM_DB_URL password, Redis requirepass, a wrong S3 secret",
+        figure=(
+            "checked: S3 secret key, PM_DB_URL password, Redis requirepass, a wrong S3 secret, "
+            "an SSE-C customer key"
+        ),
         runs=len(runs),
     )
     assert leaked == [], leaked

@@ -101,6 +101,7 @@ def _report(result: AuditResult) -> None:
         ("thumbnail missing (document ready)", result.missing_thumbnails),
         ("page previews missing", result.missing_previews),
         ("orphan", result.orphans),
+        ("retained (object lock)", result.retained),
     ]
     for label, finding in kinds:
         for item in finding.items[:SHOWN]:

@@ -55,6 +55,7 @@ def info(
 ) -> None:
     """Backend, endpoint, region, bucket, prefix, modes and queues; where credentials came from."""
     with expected_errors():
+        from s3w_storage import protection
         from s3w_storage.settings import load_settings
 
         settings = load_settings(check=check)
@@ -70,6 +71,7 @@ def info(
             "checksum": f"{settings.checksum_algorithm} on every PUT and part "
             f"(PM_S3_CHECKSUM={settings.checksum}); downloads verified",
             "retries": f"{settings.retry_mode}, {settings.max_attempts} attempts",
+            "archive": protection.summary(settings),  # encryption, classes, retention
             "credentials": _credential_source(settings),
             "queues": _queues(),
             "problems": settings.problems(),
@@ -216,8 +218,24 @@ def _check_media_root() -> str:
     return f"{os.path.abspath(root)} is readable and writable"
 
 
+def _check_versioning() -> str:
+    from s3w_storage.lockcheck import check_versioning
+    from s3w_storage.objects import get_storage
+
+    return check_versioning(get_storage())
+
+
+def _check_object_lock() -> str:
+    from s3w_storage.lockcheck import check_object_lock
+    from s3w_storage.objects import get_storage
+
+    return check_object_lock(get_storage())
+
+
 CHECKS: dict[str, Check] = {
     "s3": _check_storage,
+    "versioning": _check_versioning,
+    "lock": _check_object_lock,
     "database": _check_database,
     "broker": _check_broker,
     "pdftoppm": _check_pdftoppm,

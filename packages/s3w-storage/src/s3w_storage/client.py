@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from s3w_storage import observe
+from s3w_storage import observe, protection
 from s3w_storage.connection import connection_for
 from s3w_storage.perprocess import PerProcess
 
@@ -57,6 +57,7 @@ def make_client(settings: StorageSettings, *, pool_size: int | None = None) -> S
         config=client_config(settings, pool_size=pool_size),
         **kwargs,
     )
+    protection.attach(client, settings)  # encryption, storage class, object lock
     return observe.attach(client)
 
 

@@ -10,8 +10,9 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from s3w_storage.archive_settings import ArchiveSettings
 from s3w_storage.errors import ConfigError
 
 MAX_PRESIGN_EXPIRY = 604_800  # seven days: the SigV4 limit
@@ -23,7 +24,7 @@ def _env(*names: str) -> Any:
     return AliasChoices(*names)
 
 
-class StorageSettings(BaseSettings):
+class StorageSettings(ArchiveSettings):
     """Every storage setting; the environment names are listed in the README's table.
 
     Construct it directly to read the environment without checks (``s3w config`` does);
@@ -268,6 +269,7 @@ class StorageSettings(BaseSettings):
             found.extend(_endpoint_problems(endpoint, self.allow_http, source))
         if self.multipart_chunksize > self.multipart_threshold:
             found.append("PM_S3_MULTIPART_CHUNKSIZE must not exceed PM_S3_MULTIPART_THRESHOLD")
+        found.extend(self.archive_problems())
         return found
 
 

@@ -27,12 +27,15 @@ from sqlalchemy import text
 from s3w_storage.keys import PREVIEW_SIZES
 from s3w_storage.reconcile import merge, owner_id, walk_sorted
 from s3w_tasks.audit_repairs import Repairs
-from s3w_tasks.audit_result import SAMPLE, AuditOptions, AuditResult
+from s3w_tasks.audit_result import SAMPLE, AuditOptions, AuditResult, Finding
 from s3w_tasks.db import session_scope
+from s3w_tasks.retention import sort_orphan
 
 if TYPE_CHECKING:
     from s3w_storage.dataplane import DataPlane
     from s3w_storage.objects import Storage
+
+__all__ = ["AuditOptions", "AuditResult", "Finding", "audit"]
 
 #: Rows fetched per round trip from a server-side cursor.
 BATCH = 2000
@@ -157,7 +160,7 @@ def _versions(
             result.local_files += 1
         if row is None:
             if obj is not None:
-                result.orphans.add(key, obj[0])
+                sort_orphan(data, result, key, obj[0])  # or retained, under object lock
             continue
         result.versions += 1
         if obj is None:

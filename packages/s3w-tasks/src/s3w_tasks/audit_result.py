@@ -49,6 +49,7 @@ class AuditResult:
     missing_thumbnails: Finding = field(default_factory=Finding)
     missing_previews: Finding = field(default_factory=Finding)
     orphans: Finding = field(default_factory=Finding)
+    retained: Finding = field(default_factory=Finding)  # orphans an object lock keeps
     uploaded: int = 0
     restored: int = 0
     thumbnails_requested: int = 0

@@ -77,7 +77,7 @@ def definitions() -> Metrics:
             _metrics = Metrics(
                 task_runs=Counter(
                     "s3w_task_runs",
-                    "Task executions by outcome (ok, retried, failed, rejected).",
+                    "Task executions by outcome (ok, retained, retried, failed, rejected).",
                     ["task", "outcome"],
                     registry=None,
                 ),
@@ -295,9 +295,11 @@ def _postrun(task_id: str | None = None, sender: Any = None, **_: Any) -> None:
 
 
 @task_success.connect  # type: ignore[untyped-decorator]
-def _success(sender: Any = None, **_: Any) -> None:
+def _success(sender: Any = None, result: Any = None, **_: Any) -> None:
     if _state["enabled"]:
-        count_run(sender, "ok")
+        from s3w_tasks.retention import outcome
+
+        count_run(sender, outcome(result))  # "retained": locked versions were kept
 
 
 @task_retry.connect  # type: ignore[untyped-decorator]

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from queue import Full, Queue
 from typing import Any
 
-from s3w_storage import observe
+from s3w_storage import observe, protection
 from s3w_storage.dataplane.store import MD5_METADATA, BucketStore, observed_status
 from s3w_storage.errors import StorageError
 
@@ -119,6 +119,8 @@ class Reads(BucketStore):
             expected = etag
         else:
             digest = _md5(blocks)
+            if stored_md5 is None and protection.encrypts_etag(self.settings):
+                return None  # written by another tool: the ETag of SSE-KMS/SSE-C is no MD5
             expected = (stored_md5 or etag).lower()
             if not re.fullmatch(r"[0-9a-f]{32}", expected):
                 return None  # an ETag that is not an MD5 (SSE-KMS, SSE-C)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from s3w_storage import protection
 from s3w_storage.connection import connection_for
 from s3w_storage.errors import (
     AccessDenied,
@@ -73,6 +74,7 @@ class BucketStore:
             config["endpoint"] = endpoint
         if self.algorithm in ("sha256", "crc64nvme"):
             config["checksum_algorithm"] = self.algorithm
+        config.update(protection.store_config(settings))  # SSE-S3, SSE-KMS, SSE-C
         options: dict[str, Any] = {
             "allow_http": way.allow_http,
             "connect_timeout": timedelta(seconds=way.connect_timeout),

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from s3w_storage import observe
+from s3w_storage import observe, protection
 from s3w_storage.dataplane.store import MD5_METADATA, BucketStore, observed_status
 from s3w_storage.errors import StorageError, translate_for
 from s3w_storage.keys import content_type_for
@@ -95,7 +95,8 @@ class Writes(BucketStore):
         (BadDigest, a checksum mismatch) is sent again, up to ``PM_S3_MAX_ATTEMPTS``."""
         import obstore
 
-        if self.algorithm == "md5":
+        attributes = protection.put_attributes(self.settings, full, attributes, data)
+        if self.algorithm == "md5" or protection.locks(self.settings, full):
             self._put_md5(full, data, attributes)
             return
         for attempt in range(1, self.way.max_attempts + 1):
@@ -122,7 +123,7 @@ class Writes(BucketStore):
         from botocore.exceptions import BotoCoreError, ClientError
 
         client = self.control()
-        metadata = {k: v for k, v in attributes.items() if k != "Content-Type"}
+        metadata = protection.user_metadata(attributes)
         digest = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
         try:
             client.put_object(
@@ -206,7 +207,8 @@ class Writes(BucketStore):
         interrupt) aborts the upload and propagates."""
         import obstore
 
-        if self.algorithm == "md5":
+        attributes = protection.put_attributes(self.settings, full, attributes)
+        if self.algorithm == "md5" or protection.locks(self.settings, full):
             self._parts_md5(full, blocks, attributes)
             return
         sizes: list[int] = []
@@ -243,7 +245,7 @@ class Writes(BucketStore):
         from botocore.exceptions import BotoCoreError, ClientError
 
         client = self.control()
-        metadata = {k: v for k, v in attributes.items() if k != "Content-Type"}
+        metadata = protection.user_metadata(attributes)
         content_type = attributes.get("Content-Type", "application/octet-stream")
         upload = None
         try:

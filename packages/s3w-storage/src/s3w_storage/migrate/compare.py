@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from s3w_storage.dataplane import DataPlane
 from s3w_storage.errors import StorageError
+from s3w_storage.protection import encrypts_etag
 from s3w_storage.sync.listing import MAX_SHARDS, RemoteObject
 from s3w_storage.sync.plan import MD5_METADATA
 
@@ -113,7 +114,7 @@ def stream_md5(storage: Storage, key: str) -> str:
 def _content_md5(storage: Storage, key: str, obj: RemoteObject, *, read: bool) -> str | None:
     """The object's content MD5: its ETag when single-part, else the stored one, else (with
     ``read``) computed by reading it; None when unknown."""
-    if not obj.is_multipart:
+    if not obj.is_multipart and not encrypts_etag(storage.settings):
         return obj.etag.lower()
     stored = _stored_md5(storage, key)
     if stored is not None or not read:
@@ -121,10 +122,15 @@ def _content_md5(storage: Storage, key: str, obj: RemoteObject, *, read: bool) -
     return stream_md5(storage, key)
 
 
-def quick_verdict(src: RemoteObject, dst: RemoteObject) -> bool | None:
-    """True same, False different, None when the ETags cannot tell (a multipart side)."""
+def quick_verdict(
+    src: RemoteObject, dst: RemoteObject, *, etags_are_md5: bool = True
+) -> bool | None:
+    """True same, False different, None when the ETags cannot tell (a multipart side, or
+    ETags that are not MD5s: SSE-KMS, SSE-C)."""
     if src.size != dst.size:
         return False
+    if not etags_are_md5:
+        return None
     if src.etag == dst.etag:
         # Two MD5s, or two multipart ETags over the same part MD5s: the same content.
         return True

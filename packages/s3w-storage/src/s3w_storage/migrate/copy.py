@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3w_storage.errors import StorageError
+from s3w_storage.migrate.archive import KeptRetention, copy_source_params
 from s3w_storage.migrate.compare import Difference, stream_md5
 from s3w_storage.migrate.plan import Copy, MigrateOptions, MigratePlan, build_plan
 from s3w_storage.results import RunResult
@@ -92,13 +93,19 @@ class _Copier:
     server_side: bool
     jobs: int
 
+    def __post_init__(self) -> None:
+        self.retention = KeptRetention(self.source, self.target)
+
     def copy(self, item: Copy, on_bytes: Callable[[int], None] | None = None) -> Copied:
         """(key, bytes copied, how: 'server' | 'stream' | 'multipart'). Raises StorageError."""
         if self.server_side:
-            return self._server_side(item)
-        if item.size <= IN_MEMORY:
-            return self._whole(item)
-        return self._multipart(item, on_bytes)
+            done = self._server_side(item)
+        elif item.size <= IN_MEMORY:
+            done = self._whole(item)
+        else:
+            done = self._multipart(item, on_bytes)
+        self.retention.after_copy(item.key)  # the rest of the source's retention, or why not
+        return done
 
     def _server_side(self, item: Copy) -> Copied:
         source_key = self.source.full_key(item.key)
@@ -110,6 +117,7 @@ class _Copier:
                 Bucket=self.target.bucket,
                 Key=self.target.full_key(item.key),
                 CopySource={"Bucket": self.source.bucket, "Key": source_key},
+                **copy_source_params(self.source),  # an SSE-C source's customer key
             )
         except (ClientError, BotoCoreError) as exc:
             raise self.target.error(exc, item.key) from exc
@@ -117,7 +125,7 @@ class _Copier:
 
     def _managed_copy(self, item: Copy, source_key: str) -> Copied:
         info = self.source.head(item.key)
-        extra: dict[str, Any] = {"MetadataDirective": "REPLACE"}
+        extra: dict[str, Any] = {"MetadataDirective": "REPLACE", **copy_source_params(self.source)}
         if info is not None:
             extra["ContentType"] = info.content_type or "application/octet-stream"
             extra["Metadata"] = dict(info.metadata)

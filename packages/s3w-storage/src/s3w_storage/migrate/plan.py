@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from s3w_storage.errors import InvalidKey
 from s3w_storage.keys import check_relative
+from s3w_storage.migrate.archive import etags_are_md5
 from s3w_storage.migrate.compare import (
     Difference,
     judge_all,
@@ -100,7 +101,7 @@ def build_plan(
         if dst is None:
             plan.copies.append(Copy(key, src.size, "new"))
             continue
-        verdict = quick_verdict(src, dst)
+        verdict = quick_verdict(src, dst, etags_are_md5=etags_are_md5(source, target))
         if verdict is None:
             unsure.append((key, src, dst))
         elif verdict:

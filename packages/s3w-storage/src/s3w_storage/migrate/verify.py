@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from s3w_storage.migrate.archive import check_protection, etags_are_md5
 from s3w_storage.migrate.compare import Difference, judge_all, list_both, quick_verdict
 from s3w_storage.migrate.target import check_distinct
 
@@ -86,7 +87,7 @@ def verify(
         if dst is None:
             report.missing.append(key)
             continue
-        verdict = quick_verdict(src, dst)
+        verdict = quick_verdict(src, dst, etags_are_md5=etags_are_md5(source, target))
         if verdict is None:
             unsure.append((key, src, dst))
         elif verdict:
@@ -103,6 +104,8 @@ def verify(
             report.matched += 1
         else:
             report.different.append(Difference(key, why))
+    both = (k for k in src_index if k in dst_index)  # encryption, class, retention kept?
+    report.different.extend(check_protection(source, target, both, jobs=workers))
     report.different.sort(key=lambda d: d.key)
     if expected is not None:
         _check_expected(report, expected, src_index, dst_index)

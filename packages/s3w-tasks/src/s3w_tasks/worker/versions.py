@@ -94,7 +94,13 @@ def _reset_previews(session: Session, doc_ver_ids: Iterable[str]) -> int:
 
 def remove_doc_vers(doc_ver_ids: Any) -> dict[str, Any]:
     """Delete every object under each version's ``docvers/.../<id>/`` folder."""
+    from s3w_tasks.retention import delete_docvers
+
     ids, malformed = split_ids(doc_ver_ids, "document version id")
-    deleted = delete_prefixes(docver_prefix(i) for i in ids)
+    deleted, retained = delete_docvers(docver_prefix(i) for i in ids)  # locks are kept
     refuse(malformed)
-    return {"versions": len(ids), "deleted": deleted}
+    return {
+        "versions": len(ids),
+        "deleted": deleted,
+        **({"retained": retained} if retained else {}),
+    }
