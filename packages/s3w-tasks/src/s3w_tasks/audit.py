@@ -191,12 +191,7 @@ def _difference(
     digest = file_md5(disk[1])
     stored = etag.lower()
     if "-" in etag:
-        import obstore
-
-        from s3w_storage.dataplane import MD5_METADATA
-
-        attributes = obstore.get(data.store, data.head + key, options={"head": True}).attributes
-        value = attributes.get(MD5_METADATA)
+        value = data.stored_md5(data.head + key)
         if value is None:
             return None  # no MD5 the store can give
         stored = str(value).lower()

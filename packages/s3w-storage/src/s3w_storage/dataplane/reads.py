@@ -141,31 +141,55 @@ class Reads(BucketStore):
         except Exception:  # noqa: BLE001 - best effort: unverifiable stays unverified
             return None
 
-    def download(self, full: str, fd: int) -> tuple[int, str]:
-        """Write the object into the open file ``fd`` in parallel ranges, then verify it;
-        returns (size, etag). Raises StorageError."""
-        from concurrent.futures import ThreadPoolExecutor
-
+    def head(self, full: str) -> tuple[int, str, dict[str, str]]:
+        """(size, ETag, attributes with the user metadata) of one object, in one HEAD."""
         import obstore
 
         try:
-            meta = obstore.head(self.store, full)
+            result = obstore.get(self.store, full, options={"head": True})
         except Exception as exc:
             error = self.error(exc, full, "HeadObject")
             observe.notify("HeadObject", observed_status(error))
             raise error from exc
         observe.notify("HeadObject", 200)
-        size = int(meta["size"])
-        etag = (meta.get("e_tag") or "").strip('"')
+        etag = (result.meta.get("e_tag") or "").strip('"')
+        return (
+            int(result.meta["size"]),
+            etag,
+            {str(k): str(v) for k, v in result.attributes.items()},
+        )
+
+    def stored_md5(self, full: str) -> str | None:
+        """The whole content's MD5 that s3w keeps in a multipart object's metadata, if any."""
+        return self.head(full)[2].get(MD5_METADATA)
+
+    def download(self, full: str, fd: int) -> tuple[int, str]:
+        """Write the object into the open file ``fd`` in parallel ranges and verify it;
+        returns (size, etag). Raises StorageError.
+
+        A multipart object is fetched part by part, and the thread that fetched a part takes
+        its MD5 at once, so the check against the multipart ETag needs no second read of the
+        file; any other object is read back and hashed whole."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        import obstore
+
+        size, etag, attributes = self.head(full)
         chunk = self.settings.multipart_chunksize
         if size <= chunk:
             data, headers = self.get(full)
             os.pwrite(fd, data, 0)
             os.ftruncate(fd, len(data))
             return len(data), headers.get("ETag", "").strip('"')
+        count = etag.rsplit("-", 1)[1] if "-" in etag else ""
+        part = None
+        if count.isdigit() and not protection.encrypts_etag(self.settings):
+            part = self._part_size(full, int(count), size)
+        step = part or chunk
+        digests: dict[int, bytes] = {}
 
         def piece(start: int) -> None:
-            end = min(size, start + chunk)
+            end = min(size, start + step)
             try:
                 data = obstore.get_range(self.store, full, start=start, end=end)
             except Exception as exc:
@@ -173,19 +197,30 @@ class Reads(BucketStore):
                 observe.notify("GetObject", observed_status(error))
                 raise error from exc
             observe.notify("GetObject", 206, 0, len(data))
-            os.pwrite(fd, bytes(data), start)
+            view = memoryview(data)
+            if len(view) != end - start:
+                raise StorageError(
+                    f"{full}: {len(view)} bytes came for a range of {end - start}; "
+                    "the download was refused"
+                )
+            os.pwrite(fd, view, start)
+            if part is not None:
+                digests[start] = hashlib.md5(view, usedforsecurity=False).digest()
 
         with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, 8))) as pool:
-            list(pool.map(piece, range(0, size, chunk)))
+            list(pool.map(piece, range(0, size, step)))
         os.ftruncate(fd, size)
-        stored = None
-        try:
-            stored = obstore.get(self.store, full, options={"head": True}).attributes.get(
-                MD5_METADATA
+        if part is not None:
+            joined = b"".join(digests[start] for start in sorted(digests))
+            found = f"{hashlib.md5(joined, usedforsecurity=False).hexdigest()}-{len(digests)}"
+            wrong = (
+                None
+                if found == etag
+                else f"its content does not match the stored MD5 ({found} != {etag})"
             )
-        except Exception:  # noqa: BLE001 - metadata is optional
-            stored = None
-        wrong = self.mismatch(full, etag, str(stored) if stored else None, _FileBlocks(fd, size))
+        else:
+            stored = attributes.get(MD5_METADATA)
+            wrong = self.mismatch(full, etag, stored, _FileBlocks(fd, size))
         if wrong is not None:
             raise StorageError(f"{full}: {wrong}; the download was refused")
         return size, etag

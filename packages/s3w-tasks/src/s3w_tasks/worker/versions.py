@@ -15,7 +15,7 @@ from s3w_storage.objects import get_storage
 from s3w_tasks.db import session_scope
 from s3w_tasks.errors import describe
 from s3w_tasks.models import DocumentVersion
-from s3w_tasks.worker.files import delete_prefixes, symlink_in
+from s3w_tasks.worker.files import symlink_in
 from s3w_tasks.worker.ids import refuse, shorten, split_ids
 
 
