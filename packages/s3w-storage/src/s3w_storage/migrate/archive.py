@@ -13,17 +13,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from s3w_storage.errors import StorageError
 from s3w_storage.lockcheck import object_lock
-from s3w_storage.migrate.compare import Difference
+from s3w_storage.migrate.compare import Difference, etags_are_md5
 from s3w_storage.protection import encrypts_etag, is_docver, sse_c_params, storage_class_for
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
-
-
-def etags_are_md5(source: Storage, target: Storage) -> bool:
-    """Whether a single-part ETag on either side is its content's MD5 (not so under
-    SSE-KMS or SSE-C on AWS): when not, contents are compared by stored or computed MD5s."""
-    return not (encrypts_etag(source.settings) or encrypts_etag(target.settings))
 
 
 def copy_source_params(source: Storage) -> dict[str, Any]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from s3w_storage.dataplane import DataPlane
@@ -122,6 +122,12 @@ def _content_md5(storage: Storage, key: str, obj: RemoteObject, *, read: bool) -
     return stream_md5(storage, key)
 
 
+def etags_are_md5(source: Storage, target: Storage) -> bool:
+    """Whether a single-part ETag on either side is its content's MD5 (not so under
+    SSE-KMS or SSE-C on AWS): when not, contents are compared by stored or computed MD5s."""
+    return not (encrypts_etag(source.settings) or encrypts_etag(target.settings))
+
+
 def quick_verdict(
     src: RemoteObject, dst: RemoteObject, *, etags_are_md5: bool = True
 ) -> bool | None:
@@ -194,3 +200,55 @@ def judge_all(
         return
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="s3w-md5") as pool:
         yield from pool.map(judge, pairs)
+
+
+@dataclass
+class Comparison:
+    """The source against the target, key by key: keys the target lacks, how many match,
+    which differ (why: ``size``, ``checksum``), which could not be compared (why: the error),
+    and how many objects were read to tell."""
+
+    missing: list[str] = field(default_factory=list)
+    matched: int = 0
+    different: list[Difference] = field(default_factory=list)
+    errors: list[Difference] = field(default_factory=list)
+    hashed: int = 0
+
+
+def compare_all(
+    source: Storage,
+    target: Storage,
+    src_index: Mapping[str, RemoteObject],
+    dst_index: Mapping[str, RemoteObject],
+    *,
+    jobs: int,
+    read_target: bool,
+) -> Comparison:
+    """Every source object against the target's: by ETag where that settles it, else by
+    content MD5 (:func:`judge_all`, reading the target too when ``read_target``)."""
+    found = Comparison()
+    md5_etags = etags_are_md5(source, target)
+    unsure: list[tuple[str, RemoteObject, RemoteObject]] = []
+    for key in sorted(src_index):
+        src, dst = src_index[key], dst_index.get(key)
+        if dst is None:
+            found.missing.append(key)
+            continue
+        verdict = quick_verdict(src, dst, etags_are_md5=md5_etags)
+        if verdict is None:
+            unsure.append((key, src, dst))
+        elif verdict:
+            found.matched += 1
+        else:
+            found.different.append(Difference(key, "size" if src.size != dst.size else "checksum"))
+    for key, why, read, error in judge_all(
+        source, target, unsure, jobs=jobs, read_target=read_target
+    ):
+        found.hashed += read
+        if error is not None:
+            found.errors.append(Difference(key, str(error)))
+        elif why is None:
+            found.matched += 1
+        else:
+            found.different.append(Difference(key, why))
+    return found

@@ -7,13 +7,7 @@ from typing import TYPE_CHECKING
 
 from s3w_storage.errors import InvalidKey
 from s3w_storage.keys import check_relative
-from s3w_storage.migrate.archive import etags_are_md5
-from s3w_storage.migrate.compare import (
-    Difference,
-    judge_all,
-    list_both,
-    quick_verdict,
-)
+from s3w_storage.migrate.compare import Difference, compare_all, list_both
 from s3w_storage.migrate.target import check_distinct, same_account
 
 if TYPE_CHECKING:
@@ -89,32 +83,18 @@ def build_plan(
         target_objects=len(dst_index),
         server_side=server_side,
     )
-    unsure: list[tuple[str, RemoteObject, RemoteObject]] = []
+    valid: dict[str, RemoteObject] = {}
     for key in sorted(src_index):
-        src = src_index[key]
         try:
             check_relative(key)  # every key validated, as on every other path
         except InvalidKey as exc:
             plan.errors.append(Difference(key, f"not copied: {exc}"))
             continue
-        dst = dst_index.get(key)
-        if dst is None:
-            plan.copies.append(Copy(key, src.size, "new"))
-            continue
-        verdict = quick_verdict(src, dst, etags_are_md5=etags_are_md5(source, target))
-        if verdict is None:
-            unsure.append((key, src, dst))
-        elif verdict:
-            plan.unchanged += 1
-        else:
-            plan.copies.append(Copy(key, src.size, "size" if src.size != dst.size else "checksum"))
-    for key, why, read, error in judge_all(source, target, unsure, jobs=jobs, read_target=False):
-        plan.hashed += read
-        if error is not None:
-            plan.errors.append(Difference(key, str(error)))
-        elif why is None:
-            plan.unchanged += 1
-        else:
-            plan.copies.append(Copy(key, src_index[key].size, why))
+        valid[key] = src_index[key]
+    found = compare_all(source, target, valid, dst_index, jobs=jobs, read_target=False)
+    plan.unchanged, plan.hashed = found.matched, found.hashed
+    plan.errors += found.errors
+    plan.copies = [Copy(key, valid[key].size, "new") for key in found.missing]
+    plan.copies += [Copy(d.key, valid[d.key].size, d.why) for d in found.different]
     plan.copies.sort(key=lambda c: c.key)
     return plan

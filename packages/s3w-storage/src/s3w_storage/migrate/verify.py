@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from s3w_storage.migrate.archive import check_protection, etags_are_md5
-from s3w_storage.migrate.compare import Difference, judge_all, list_both, quick_verdict
+from s3w_storage.migrate.archive import check_protection
+from s3w_storage.migrate.compare import Difference, compare_all, list_both
 from s3w_storage.migrate.target import check_distinct
 
 if TYPE_CHECKING:
@@ -81,29 +81,13 @@ def verify(
         target_bytes=sum(o.size for o in dst_index.values()),
     )
     report.extra = sorted(k for k in dst_index if k not in src_index)
-    unsure: list[tuple[str, RemoteObject, RemoteObject]] = []
-    for key in sorted(src_index):
-        src, dst = src_index[key], dst_index.get(key)
-        if dst is None:
-            report.missing.append(key)
-            continue
-        verdict = quick_verdict(src, dst, etags_are_md5=etags_are_md5(source, target))
-        if verdict is None:
-            unsure.append((key, src, dst))
-        elif verdict:
-            report.matched += 1
-        elif src.size != dst.size:
-            report.different.append(Difference(key, f"size {src.size} != {dst.size}"))
-        else:
-            report.different.append(Difference(key, "checksum"))
-    for key, why, read, error in judge_all(source, target, unsure, jobs=workers, read_target=True):
-        report.hashed += read
-        if error is not None:
-            report.errors.append(Difference(key, str(error)))
-        elif why is None:
-            report.matched += 1
-        else:
-            report.different.append(Difference(key, why))
+    found = compare_all(source, target, src_index, dst_index, jobs=workers, read_target=True)
+    report.missing, report.matched, report.hashed = found.missing, found.matched, found.hashed
+    report.errors = found.errors
+    for d in found.different:
+        src, dst = src_index[d.key], dst_index[d.key]
+        why = f"size {src.size} != {dst.size}" if d.why == "size" else d.why
+        report.different.append(Difference(d.key, why))
     both = (k for k in src_index if k in dst_index)  # encryption, class, retention kept?
     report.different.extend(check_protection(source, target, both, jobs=workers))
     report.different.sort(key=lambda d: d.key)
