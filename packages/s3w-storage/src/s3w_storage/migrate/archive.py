@@ -13,8 +13,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from s3w_storage.errors import StorageError
 from s3w_storage.lockcheck import object_lock
-from s3w_storage.migrate.compare import Difference, etags_are_md5
-from s3w_storage.protection import encrypts_etag, is_docver, sse_c_params, storage_class_for
+from s3w_storage.migrate.compare import Difference
+from s3w_storage.protection import is_docver, sse_c_params, storage_class_for
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
