@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from tests.conftest import S3Service, clear_caches
-from tests.support.httpproxy import HttpProxy
+from tests.support.proxy import HttpProxy
 
 from s3w_storage.client import make_client
 from s3w_storage.errors import ConfigError, StorageError

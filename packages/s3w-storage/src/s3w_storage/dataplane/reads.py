@@ -141,7 +141,7 @@ class Reads(BucketStore):
         except Exception:  # noqa: BLE001 - best effort: unverifiable stays unverified
             return None
 
-    def head(self, full: str) -> tuple[int, str, dict[str, str]]:
+    def head_object(self, full: str) -> tuple[int, str, dict[str, str]]:
         """(size, ETag, attributes with the user metadata) of one object, in one HEAD."""
         import obstore
 
@@ -161,7 +161,7 @@ class Reads(BucketStore):
 
     def stored_md5(self, full: str) -> str | None:
         """The whole content's MD5 that s3w keeps in a multipart object's metadata, if any."""
-        return self.head(full)[2].get(MD5_METADATA)
+        return self.head_object(full)[2].get(MD5_METADATA)
 
     def download(self, full: str, fd: int) -> tuple[int, str]:
         """Write the object into the open file ``fd`` in parallel ranges and verify it;
@@ -174,7 +174,7 @@ class Reads(BucketStore):
 
         import obstore
 
-        size, etag, attributes = self.head(full)
+        size, etag, attributes = self.head_object(full)
         chunk = self.settings.multipart_chunksize
         if size <= chunk:
             data, headers = self.get(full)
