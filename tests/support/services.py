@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import random
+import secrets
 import shutil
 import signal
 import socket
@@ -107,6 +108,7 @@ class SeaweedS3:
     proc: subprocess.Popen[bytes] | None = None
     ports: dict[str, int] = field(default_factory=dict)
     _argv: list[str] = field(default_factory=list)
+    _env: dict[str, str] = field(default_factory=dict)
 
     def stop(self, *, remove: bool = True) -> None:
         if self.proc is not None:
@@ -119,7 +121,11 @@ class SeaweedS3:
         """(Re)start the server on the same ports and data directory."""
         log = open(self.workdir / "weed.log", "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
-            self._argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self._argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **self._env},
         )
         log.close()
         wait_until(self._ready, timeout=timeout, what="SeaweedFS S3")
@@ -193,6 +199,12 @@ def start_seaweedfs(
     ``access_key``/``secret_key`` is the admin identity; ``identities`` adds more, for tests
     of what limited credentials may and may not do. ``domain`` turns on virtual-hosted
     addressing (``<bucket>.<domain>``) besides path style.
+
+    The server is given keys for server-side encryption, without which it answers SSE-S3
+    and SSE-KMS writes with InternalError: a random secret (``WEED_S3_SSE_KEY``) from which
+    it derives its SSE-S3 key, and its built-in ``local`` KMS provider, which creates a key
+    on first use of each SSE-KMS key id (held in memory: SSE-KMS objects do not survive a
+    restart).
     """
     workdir = Path(tempfile.mkdtemp(prefix="s3w-weed-", dir=base))
     data = workdir / "data"
@@ -201,8 +213,12 @@ def start_seaweedfs(
     admin = S3Identity(
         "admin", access_key, secret_key, ("Admin", "Read", "Write", "List", "Tagging")
     )
+    local = {"type": "local", "enableOnDemandCreate": True}  # a key per new key id
+    kms = {"default_provider": "local", "providers": {"local": local}}
     config.write_text(
-        json.dumps({"identities": [admin.as_config(), *(i.as_config() for i in identities)]})
+        json.dumps(
+            {"identities": [admin.as_config(), *(i.as_config() for i in identities)], "kms": kms}
+        )
     )
     s3, master, volume, filer = free_ports(4, grpc=True)
     argv = [
@@ -231,6 +247,7 @@ def start_seaweedfs(
         workdir=workdir,
         ports={"s3": s3, "master": master, "volume": volume, "filer": filer},
         _argv=argv,
+        _env={"WEED_S3_SSE_KEY": secrets.token_hex(32)},
     )
     try:
         server.start()
