@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.support.archive import assert_copied, fill_archive, listed
 from typer.testing import CliRunner
 
 from s3w_cli.main import app
+from s3w_storage.keys import docver_key, thumbnail_key
 
 SOURCE_PREFIX = "pm"
 
@@ -240,6 +242,39 @@ def test_errors_are_one_line(
     if result.exit_code == 1:
         assert result.stderr.startswith("error: ")
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_target_without_object_lock_is_refused_in_one_line(
+    source_env: dict[str, str],
+    target_env: Path,
+    target_bucket: tuple[str, Any],
+    s3_service: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A document version still retained at the source and a target bucket without object
+    lock: one line saying what to do, exit 1, and nothing copied."""
+    client = s3_service.client()
+    locked = f"l-{uuid.uuid4().hex[:20]}"  # its locked version outlives the test, as it must
+    client.create_bucket(Bucket=locked, ObjectLockEnabledForBucket=True)
+    monkeypatch.setenv("PM_S3_BUCKET_NAME", locked)
+    version = uuid.uuid4()
+    client.put_object(
+        Bucket=locked,
+        Key=f"{SOURCE_PREFIX}/{docver_key(version, 'a.pdf')}",
+        Body=b"%PDF",
+        ObjectLockMode="GOVERNANCE",
+        ObjectLockRetainUntilDate=datetime.now(UTC) + timedelta(hours=1),
+    )
+    client.put_object(Bucket=locked, Key=f"{SOURCE_PREFIX}/{thumbnail_key(version)}", Body=b"j")
+    result = run("--to-env", str(target_env))
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), result.stderr
+    assert f"bucket {target_bucket[0]} has no object lock, but docvers/" in lines[0]
+    assert "nothing was copied; create the target bucket with object lock" in lines[0]
+    assert listed(target_bucket[1], target_bucket[0]) == {}
 
 
 def test_a_killed_run_is_resumed(

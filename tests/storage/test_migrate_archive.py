@@ -1,6 +1,7 @@
 """Migrating an archive between two real SeaweedFS servers: SSE-C sources are read with
 their key, the target's encryption and class apply, a document version keeps the rest of
-its retention (or the copy fails saying why), and verify checks all three."""
+its retention (or the migration is refused before copying, saying why), and verify checks
+all three."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from typing import Any
 import pytest
 from tests.storage.test_migrate import Side
 from tests.support import services
-from tests.support.archive import MiB
+from tests.support.archive import MiB, listed
 
+from s3w_storage.errors import ConfigError
 from s3w_storage.keys import docver_key, thumbnail_key
-from s3w_storage.migrate import migrate, verify
+from s3w_storage.migrate import MigrateOptions, migrate, verify
 
 SOURCE_KEY = base64.b64encode(bytes(range(32))).decode()
 TARGET_KEY = base64.b64encode(bytes(range(32, 64))).decode()
@@ -111,18 +113,52 @@ def test_a_migration_keeps_encryption_class_and_the_rest_of_the_retention(
     assert report.ok, report.to_dict()
 
 
-def test_a_target_without_object_lock_is_named_and_verify_says_what_is_missing(
+def test_a_target_without_object_lock_is_refused_before_anything_is_copied(
     archive: tuple[Side, dict[str, bytes]], other_server: services.SeaweedS3
 ) -> None:
     source, written = archive
     target = Side(other_server, _bucket(other_server, locked=False), sse_c_key=TARGET_KEY, **SMALL)
-    result = migrate(source.storage, target.storage)
-    docvers = sorted(k for k in written if k.startswith("docvers/"))
-    assert sorted(f.key for f in result.failures) == docvers
-    assert all("has no object lock: its copy is not retained" in f.why for f in result.failures)
+    for dry_run in (True, False):
+        with pytest.raises(ConfigError) as refused:
+            migrate(source.storage, target.storage, MigrateOptions(dry_run=dry_run))
+        why = str(refused.value)
+        assert f"bucket {target.bucket} has no object lock, but docvers/" in why, why
+        assert "is retained until " in why, why
+        assert "nothing was copied" in why, why
+        assert "create the target bucket with object lock" in why, why
+    assert listed(target.s3, target.bucket) == {}  # the target untouched
     report = verify(source.storage, target.storage)
+    assert sorted(report.missing) == sorted(written), report.to_dict()
+
+
+def test_a_rerun_still_reports_copies_that_lack_the_sources_retention(
+    archive: tuple[Side, dict[str, bytes]], other_server: services.SeaweedS3
+) -> None:
+    """A target that already holds the objects, without retention (as an earlier migration
+    left them): the rerun is refused again instead of finding everything unchanged."""
+    source, written = archive
+    target = Side(other_server, _bucket(other_server, locked=False), **SMALL)
+    for key, data in written.items():
+        target.s3.put_object(Bucket=target.bucket, Key=key, Body=data)
+    with pytest.raises(ConfigError, match="has no object lock, but docvers/"):
+        migrate(source.storage, target.storage)
+    report = verify(source.storage, target.storage)
+    docvers = sorted(k for k in written if k.startswith("docvers/"))
     assert sorted(d.key for d in report.different) == docvers, report.to_dict()
     assert all(d.why.startswith("retained until none != ") for d in report.different)
+
+
+def test_target_settings_asking_for_a_lock_the_bucket_cannot_hold_are_refused(
+    s3_service: Any, other_server: services.SeaweedS3
+) -> None:
+    source = Side(s3_service, _bucket(s3_service, locked=False))
+    source.storage.upload_bytes(b"%PDF", docver_key(uuid.uuid4(), "a.pdf"))
+    target = Side(other_server, _bucket(other_server, locked=False), object_lock_mode="GOVERNANCE")
+    with pytest.raises(ConfigError) as refused:
+        migrate(source.storage, target.storage)
+    assert "the target's PM_S3_OBJECT_LOCK_MODE=GOVERNANCE" in str(refused.value)
+    assert "or unset PM_S3_OBJECT_LOCK_MODE in the target's settings" in str(refused.value)
+    assert listed(target.s3, target.bucket) == {}
 
 
 def test_a_server_side_copy_reads_the_sse_c_source_with_its_key(s3_service: Any) -> None:

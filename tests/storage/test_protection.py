@@ -1,5 +1,5 @@
 """Archive-grade storage against SeaweedFS: SSE-C on every write and read, storage classes,
-object-lock retention on document versions; SSE-S3/SSE-KMS headers seen through a proxy."""
+object-lock retention on document versions; SSE-S3/SSE-KMS stored on every write path."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from tests.conftest import S3Service, clear_caches
-from tests.support.proxy import HttpProxy
 
 from s3w_storage.client import make_client
 from s3w_storage.errors import ConfigError, StorageError
@@ -232,65 +230,61 @@ def test_document_versions_are_locked_and_thumbnails_are_not(
     s3.delete_object(Bucket=locked_bucket, Key=thumbnail_key(doc), VersionId=thumb["VersionId"])
 
 
-# ------------------------------------------------------------- SSE-S3 / SSE-KMS (proxy)
-
-
-@pytest.fixture
-def recorded(storage_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpProxy]:
-    port = int(storage_env["PM_S3_ENDPOINT_URL"].rsplit(":", 1)[1])
-    with HttpProxy(port) as proxy:
-        monkeypatch.setenv("PM_S3_ENDPOINT_URL", proxy.url)
-        yield proxy
+# ------------------------------------------------------------------- SSE-S3 / SSE-KMS
 
 
 @pytest.mark.parametrize(
-    ("env", "headers"),
+    ("env", "stored"),
     [
-        ({"PM_S3_SSE": "AES256"}, {"x-amz-server-side-encryption": "AES256"}),
+        ({"PM_S3_SSE": "AES256"}, {"ServerSideEncryption": "AES256"}),
         (
-            {"PM_S3_SSE": "aws:kms", "PM_S3_SSE_KMS_KEY_ID": "alias/papermerge"},
-            {
-                "x-amz-server-side-encryption": "aws:kms",
-                "x-amz-server-side-encryption-aws-kms-key-id": "alias/papermerge",
-            },
+            {"PM_S3_SSE": "aws:kms", "PM_S3_SSE_KMS_KEY_ID": "papermerge"},
+            {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "papermerge"},
         ),
     ],
 )
-def test_sse_s3_and_kms_headers_on_every_write_path(
-    recorded: HttpProxy,
+def test_sse_s3_and_kms_are_stored_on_every_write_path(
+    storage_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
+    locked_bucket: str,
+    s3: Any,
     tmp_path: Path,
     env: dict[str, str],
-    headers: dict[str, str],
+    stored: dict[str, str],
 ) -> None:
-    """SeaweedFS answers InternalError to SSE-S3/SSE-KMS without a KMS configured: the
-    proxy shows the headers every write sends (single PUT, multipart, boto3 locked PUT)."""
+    """The test SeaweedFS holds an SSE-S3 key and a local KMS (tests/support/services.py):
+    every write path (single PUT, multipart, ``upload_many``, the boto3 PUT of a locked
+    document version) leaves an object its HEAD shows encrypted that way, and reads back."""
     storage = _storage(
         monkeypatch,
+        PM_S3_OBJECT_LOCK_MODE="GOVERNANCE",
+        PM_S3_RETENTION_DAYS="1",
         PM_S3_MULTIPART_THRESHOLD=str(5 * MIB),
         PM_S3_MULTIPART_CHUNKSIZE=str(5 * MIB),
-        PM_S3_MAX_ATTEMPTS="1",
         **env,
     )
+    version = uuid.uuid4()
     small, large = tmp_path / "s.pdf", tmp_path / "l.pdf"
     small.write_bytes(b"%PDF")
     large.write_bytes(os.urandom(6 * MIB))
-    for path, key in ((small, "docvers/x/s.pdf"), (large, "docvers/x/l.pdf")):
-        with pytest.raises(StorageError):
-            storage.upload_file(path, key)
-    storage.upload_many([(small, "many/s.pdf")])
-    creates = [
-        r
-        for r in recorded.requests
-        if (r.method == "PUT" and "partNumber=" not in r.query)
-        or (r.method == "POST" and r.query.startswith("uploads"))
-    ]
-    paths = {r.path.rsplit("/", 1)[-1] for r in creates}
-    assert {"s.pdf", "l.pdf"} <= paths, paths
-    for request in creates:
-        for name, value in headers.items():
-            assert request.headers.get(name) == value, (
-                request.method,
-                request.target,
-                request.headers,
-            )
+    storage.upload_file(small, docver_key(version, "s.pdf"))  # locked: the boto3 PUT
+    storage.upload_file(large, "other/l.pdf")  # multipart
+    storage.upload_bytes(b"jpeg", thumbnail_key(version))  # single PUT
+    failed = storage.upload_many([(small, "many/s.pdf"), (large, "many/l.pdf")])
+    assert [error for _key, error in failed if error is not None] == []
+
+    written = {
+        docver_key(version, "s.pdf"): small.read_bytes(),
+        "other/l.pdf": large.read_bytes(),
+        thumbnail_key(version): b"jpeg",
+        "many/s.pdf": small.read_bytes(),
+        "many/l.pdf": large.read_bytes(),
+    }
+    for key, data in written.items():
+        head = s3.head_object(Bucket=locked_bucket, Key=key)
+        assert {name: head.get(name) for name in stored} == stored, (key, head)
+        assert storage.get_bytes(key) == data, key
+    assert (
+        s3.head_object(Bucket=locked_bucket, Key=docver_key(version, "s.pdf"))["ObjectLockMode"]
+        == "GOVERNANCE"
+    )

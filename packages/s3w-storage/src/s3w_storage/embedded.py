@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import random
+import secrets
 import shutil
 import signal
 import socket
@@ -147,6 +148,7 @@ class SeaweedS3:
     ports: dict[str, int] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
     owns_workdir: bool = True
+    server_env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def pid(self) -> int | None:
@@ -172,7 +174,11 @@ class SeaweedS3:
         store objects."""
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **self.server_env},
             )
         try:
             wait_until(self._ready, timeout=timeout, what="SeaweedFS S3")
@@ -242,6 +248,12 @@ def start_seaweedfs(
     ``access_key``/``secret_key`` is the admin identity; ``identities`` adds more (for tests
     of what limited credentials may and may not do). ``domain`` turns on virtual-hosted
     addressing (``<bucket>.<domain>``) besides path style.
+
+    The server is given keys for server-side encryption, without which it answers SSE-S3
+    and SSE-KMS writes with InternalError: a random secret (``WEED_S3_SSE_KEY``, kept in the
+    work folder so a restart reads its objects) from which it derives its SSE-S3 key, and
+    its built-in ``local`` KMS provider, which creates a key on first use of each SSE-KMS key
+    id (held in memory: SSE-KMS objects do not survive a restart).
     """
     binary = weed_binary()
     owns = workdir is None
@@ -252,10 +264,15 @@ def start_seaweedfs(
     data.mkdir(exist_ok=True)
     config = workdir / "s3.json"
     admin = S3Identity("admin", access_key, secret_key, ADMIN_ACTIONS)
-    config.write_text(
-        json.dumps({"identities": [admin.as_config(), *(i.as_config() for i in identities)]})
-    )
+    local = {"type": "local", "enableOnDemandCreate": True}  # a key per new key id
+    kms = {"default_provider": "local", "providers": {"local": local}}
+    everyone = [admin.as_config(), *(i.as_config() for i in identities)]
+    config.write_text(json.dumps({"identities": everyone, "kms": kms}))
     config.chmod(0o600)
+    sse_key = workdir / "sse.key"
+    if not sse_key.exists():
+        sse_key.write_text(secrets.token_hex(32))
+        sse_key.chmod(0o600)
     s3, master, volume, filer = free_ports(4, grpc=True)
     argv = [
         binary,
@@ -285,6 +302,7 @@ def start_seaweedfs(
         ports={"s3": s3, "master": master, "volume": volume, "filer": filer},
         argv=argv,
         owns_workdir=owns,
+        server_env={"WEED_S3_SSE_KEY": sse_key.read_text()},
     )
     try:
         server.start(timeout=timeout)

@@ -11,10 +11,18 @@ from s3w_storage.errors import ConfigError
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
 
+#: What to do when a bucket must hold retained objects and cannot.
+CREATE_LOCKED = (
+    "create the target bucket with object lock (aws s3api create-bucket "
+    "--object-lock-enabled-for-bucket) and migrate into it"
+)
 _CREATE = (
     "create a bucket with object lock (it turns versioning on; "
     "aws s3api create-bucket --object-lock-enabled-for-bucket) and s3w migrate into it"
 )
+
+#: Answers meaning "no object lock here": none configured, or a provider without the API.
+_NO_LOCK = ("ObjectLockConfigurationNotFoundError", "NotImplemented", "MethodNotAllowed")
 
 
 def versioning(storage: Storage) -> str:
@@ -27,11 +35,11 @@ def versioning(storage: Storage) -> str:
 
 
 def object_lock(storage: Storage) -> bool:
-    """Whether the bucket was created with object lock."""
+    """Whether the bucket was created with object lock (a provider without the API has none)."""
     try:
         answer = storage.client.get_object_lock_configuration(Bucket=storage.bucket)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ObjectLockConfigurationNotFoundError":
+        if exc.response.get("Error", {}).get("Code") in _NO_LOCK:
             return False
         raise storage.error(exc, None) from exc
     except BotoCoreError as exc:

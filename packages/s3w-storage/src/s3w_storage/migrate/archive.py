@@ -4,15 +4,15 @@ cannot is given), and ``--verify`` checks all three on the target."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from s3w_storage.errors import StorageError
-from s3w_storage.lockcheck import object_lock
+from s3w_storage.errors import ConfigError, InvalidKey, StorageError
+from s3w_storage.lockcheck import CREATE_LOCKED, object_lock
 from s3w_storage.migrate.compare import Difference
 from s3w_storage.protection import is_docver, sse_c_params, storage_class_for
 
@@ -37,18 +37,82 @@ def _lock(storage: Storage, key: str) -> tuple[str | None, datetime | None, dict
     return answer.get("ObjectLockMode"), answer.get("ObjectLockRetainUntilDate"), answer
 
 
+def _retained_until(storage: Storage, key: str) -> datetime | None:
+    """When the object at relative ``key`` stops being retained (None: it is not now)."""
+    mode, until, _ = _lock(storage, key)
+    return until if mode is not None and until is not None and until > datetime.now(UTC) else None
+
+
+def _docvers(storage: Storage, keys: Iterable[str]) -> Iterator[str]:
+    """The document versions among ``keys`` (an invalid key is left to the plan to report)."""
+    for key in keys:
+        try:
+            full = storage.full_key(key)
+        except InvalidKey:
+            continue
+        if is_docver(storage.settings, full):
+            yield key
+
+
+def refuse_unprotected(source: Storage, target: Storage, keys: Iterable[str], *, jobs: int) -> None:
+    """Raise ConfigError, before anything is copied, when the target bucket has no object
+    lock but the target's settings ask for a lock mode or a source document version is
+    still retained: nothing copied there could be protected. The listing says nothing of
+    retention, so where the source bucket has object lock and the target none, source
+    document versions are HEADed (``jobs`` at a time) until the first retained one; in
+    every other case this costs at most one request per bucket."""
+    docvers = sorted(_docvers(source, keys))
+    wanted = target.settings.object_lock_mode
+    if not docvers or (wanted is None and not object_lock(source)) or object_lock(target):
+        return
+    if wanted is not None:
+        raise ConfigError(
+            f"bucket {target.bucket} has no object lock, but the target's "
+            f"PM_S3_OBJECT_LOCK_MODE={wanted}: no document version copied there could be "
+            f"retained, so nothing was copied; {CREATE_LOCKED}, or unset "
+            "PM_S3_OBJECT_LOCK_MODE in the target's settings"
+        )
+
+    def retained(key: str) -> tuple[str, datetime] | None:
+        until = _retained_until(source, key)
+        return None if until is None else (key, until)
+
+    window = max(1, jobs) * 4
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="s3w-lock") as pool:
+        for start in range(0, len(docvers), window):
+            for found in pool.map(retained, docvers[start : start + window]):
+                if found is None:
+                    continue
+                key, until = found
+                raise ConfigError(
+                    f"bucket {target.bucket} has no object lock, but {key} is retained until "
+                    f"{until.isoformat(timespec='seconds')} at the source (others may be too): "
+                    f"its copy could not be retained, so nothing was copied; {CREATE_LOCKED}, "
+                    "or migrate once the source's retention has ended"
+                )
+
+
 class KeptRetention:
     """After each copy of a document version whose source is still retained, the target's
-    copy is retained at least as long (``PutObjectRetention`` extends it); a target bucket
-    without object lock makes that copy fail with the reason, every run, until it has one."""
+    copy is retained at least as long (``PutObjectRetention`` extends it). A target bucket
+    without object lock is refused before copying (:func:`refuse_unprotected`); should one
+    still be met here, that copy fails with the reason."""
 
     def __init__(self, source: Storage, target: Storage) -> None:
         self.source, self.target = source, target
-        self.active = (
-            source.settings.object_lock_mode is not None
-            or target.settings.object_lock_mode is not None
-        )
+        self._active: bool | None = None
         self._target_locks: bool | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether either side's settings ask for a lock or the source bucket has one."""
+        if self._active is None:
+            self._active = (
+                self.source.settings.object_lock_mode is not None
+                or self.target.settings.object_lock_mode is not None
+                or object_lock(self.source)
+            )
+        return self._active
 
     def target_locks(self) -> bool:
         if self._target_locks is None:
@@ -87,7 +151,7 @@ def check_protection(
     storage class, or (a document version) retention as long as the source's."""
     settings = target.settings
     wanted_sse = settings.sse if settings.sse != "none" else None
-    locking = source.settings.object_lock_mode is not None or settings.object_lock_mode is not None
+    locking = KeptRetention(source, target).active
     classes = settings.storage_class or settings.docvers_storage_class
     if not (wanted_sse or settings.sse_c_key or classes or locking):
         return []

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from s3w_storage.errors import InvalidKey
 from s3w_storage.keys import check_relative
+from s3w_storage.migrate.archive import refuse_unprotected
 from s3w_storage.migrate.compare import Difference, compare_all, list_both
 from s3w_storage.migrate.target import check_distinct, same_account
 
@@ -67,11 +68,13 @@ def build_plan(
     listings: tuple[dict[str, RemoteObject], dict[str, RemoteObject]] | None = None,
 ) -> MigratePlan:
     """List both sides and decide which source objects to copy: those missing on the target
-    or differing in size or content. Raises a StorageError when a side cannot be listed."""
+    or differing in size or content. Raises a StorageError when a side cannot be listed, and
+    a ConfigError when retention the source needs cannot be kept on the target."""
     options = options or MigrateOptions()
     check_distinct(source.settings, target.settings)
     jobs = options.jobs or target.settings.max_concurrency
     src_index, dst_index = listings or list_both(source, target, jobs=jobs)
+    refuse_unprotected(source, target, src_index, jobs=jobs)  # before anything is copied
     server_side = (
         options.server_side
         if options.server_side is not None
