@@ -93,9 +93,13 @@ class StorageSettings(ArchiveSettings):
     read_timeout: float = Field(
         default=60.0, gt=0, le=3600, validation_alias=_env("PM_S3_READ_TIMEOUT")
     )
+    # Measured with benchmarks/bench_storage.py: small objects are bound by round trips, and
+    # 64 requests in flight keep a store busy where 16 left it waiting.
     max_concurrency: int = Field(
-        default=16, ge=1, le=256, validation_alias=_env("PM_S3_MAX_CONCURRENCY")
+        default=64, ge=1, le=256, validation_alias=_env("PM_S3_MAX_CONCURRENCY")
     )
+    #: Object bodies held in memory at once by one process, whatever the concurrency.
+    max_buffer_mb: int = Field(default=512, ge=16, validation_alias=_env("PM_S3_MAX_BUFFER_MB"))
     # Measured with benchmarks/bench_storage.py: 16 MiB parts keep an S3 server fed better than
     # 64 MiB ones, and files below 32 MiB (most PDFs) go up in a single PUT.
     multipart_threshold: int = Field(

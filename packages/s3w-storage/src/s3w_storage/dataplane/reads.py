@@ -177,8 +177,9 @@ class Reads(BucketStore):
         size, etag, attributes = self.head_object(full)
         chunk = self.settings.multipart_chunksize
         if size <= chunk:
-            data, headers = self.get(full)
-            os.pwrite(fd, data, 0)
+            with self.buffers.hold(size):
+                data, headers = self.get(full)
+                os.pwrite(fd, data, 0)
             os.ftruncate(fd, len(data))
             return len(data), headers.get("ETag", "").strip('"')
         count = etag.rsplit("-", 1)[1] if "-" in etag else ""
@@ -190,6 +191,10 @@ class Reads(BucketStore):
 
         def piece(start: int) -> None:
             end = min(size, start + step)
+            with self.buffers.hold(end - start):
+                fetch_piece(start, end)
+
+        def fetch_piece(start: int, end: int) -> None:
             try:
                 data = obstore.get_range(self.store, full, start=start, end=end)
             except Exception as exc:
@@ -207,7 +212,7 @@ class Reads(BucketStore):
             if part is not None:
                 digests[start] = hashlib.md5(view, usedforsecurity=False).digest()
 
-        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, 8))) as pool:
+        with ThreadPoolExecutor(max_workers=self.parts_in_flight) as pool:
             list(pool.map(piece, range(0, size, step)))
         os.ftruncate(fd, size)
         if part is not None:

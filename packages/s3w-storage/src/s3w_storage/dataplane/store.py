@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from s3w_storage import protection
+from s3w_storage.budget import budget_for
 from s3w_storage.connection import connection_for
 from s3w_storage.errors import (
     AccessDenied,
@@ -40,8 +41,14 @@ class BucketStore:
         self.head = settings.prefix + "/" if settings.prefix else ""
         self.algorithm = settings.checksum_algorithm
         self.concurrency = concurrency or settings.max_concurrency
+        self.buffers = budget_for(settings.max_buffer_mb << 20)
         self.endpoint = self.way.url
         self.store = self._build()
+
+    @property
+    def parts_in_flight(self) -> int:
+        """Parts of one object sent or fetched at once."""
+        return max(1, min(self.concurrency, 8))
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

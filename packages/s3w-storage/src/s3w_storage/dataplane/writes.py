@@ -79,15 +79,17 @@ class Writes(BucketStore):
             attributes = dict(metadata or {})
             attributes["Content-Type"] = content_type or content_type_for(full)
             if size < self.settings.multipart_threshold:
-                data = _read_exactly(handle, size, path)
-                _check_unchanged(handle, before, path)
-                self.put_bytes(full, data, attributes)
+                with self.buffers.hold(size):
+                    data = _read_exactly(handle, size, path)
+                    _check_unchanged(handle, before, path)
+                    self.put_bytes(full, data, attributes)
                 return size
             if MD5_METADATA not in attributes:
                 attributes[MD5_METADATA] = _md5_of(handle, size, path)
             handle.seek(0)
             self.abort_stale_uploads([full])
-            self._put_parts(full, handle, before, path, attributes, on_bytes)
+            with self.buffers.hold(self.parts_in_flight * self.settings.multipart_chunksize):
+                self._put_parts(full, handle, before, path, attributes, on_bytes)
             return size
 
     def put_bytes(self, full: str, data: bytes, attributes: Mapping[str, str]) -> None:
@@ -226,7 +228,7 @@ class Writes(BucketStore):
                 attributes=dict(attributes),
                 use_multipart=True,
                 chunk_size=self.settings.multipart_chunksize,
-                max_concurrency=max(1, min(self.concurrency, 8)),
+                max_concurrency=self.parts_in_flight,
             )
         except StorageError:
             raise

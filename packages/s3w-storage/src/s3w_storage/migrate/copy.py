@@ -143,8 +143,9 @@ class _Copier:
 
     def _whole(self, item: Copy) -> Copied:
         # The GET is verified against the source's MD5; the PUT carries its checksum.
-        body, headers = self.source.data.get(self.source.full_key(item.key))
-        self.target.data.put_bytes(self.target.full_key(item.key), body, _attributes(headers))
+        with self.target.data.buffers.hold(item.size):
+            body, headers = self.source.data.get(self.source.full_key(item.key))
+            self.target.data.put_bytes(self.target.full_key(item.key), body, _attributes(headers))
         return item.key, len(body), "stream"
 
     def _multipart(self, item: Copy, on_bytes: Callable[[int], None] | None) -> Copied:
@@ -173,7 +174,9 @@ class _Copier:
             if digest.hexdigest() != expected:
                 raise StorageError(f"{item.key}: the content read does not match the source's MD5")
 
-        self.target.data.put_parts(self.target.full_key(item.key), checked(), attributes)
+        data = self.target.data  # the parts in flight and the stream's read-ahead (3 parts)
+        with data.buffers.hold((data.parts_in_flight + 3) * data.settings.multipart_chunksize):
+            data.put_parts(self.target.full_key(item.key), checked(), attributes)
         return item.key, total, "multipart"
 
 
