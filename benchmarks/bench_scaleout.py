@@ -134,7 +134,7 @@ def run_s5cmd(env: dict[str, str], media: Path, bucket: str) -> float:
 
 
 def run_distributed(env: dict[str, str], workers: int, logs: Path) -> float:
-    from s3w_tasks.distributed import distributed_sync
+    from s3w_tasks.fleet.distributed import distributed_sync
 
     started = start_workers(env, workers, log_dir=logs)
     try:

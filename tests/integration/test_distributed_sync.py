@@ -75,7 +75,7 @@ def idle_cluster(
 def test_sync_survives_a_worker_killed_halfway(cluster: Cluster, s3: Any) -> None:
     from s3w_storage.objects import get_storage
     from s3w_storage.sync import SyncOptions, build_plan
-    from s3w_tasks.distributed import RunProgress, distributed_sync
+    from s3w_tasks.fleet.distributed import RunProgress, distributed_sync
 
     _, size = make_tree(cluster.media_root, FILES)
     victim = cluster.workers[0]
@@ -117,7 +117,7 @@ def test_a_shard_message_lost_on_the_way_is_sent_again(
     that shard is unfinished, and sends it again."""
     import redis
 
-    from s3w_tasks.distributed import RunProgress, distributed_sync
+    from s3w_tasks.fleet.distributed import RunProgress, distributed_sync
 
     cluster = idle_cluster
     _, size = make_tree(cluster.media_root, 300)
@@ -147,7 +147,7 @@ def test_a_shard_message_lost_on_the_way_is_sent_again(
 
 def test_dry_run_and_delete_keep_their_meaning(cluster: Cluster, s3: Any) -> None:
     from s3w_storage.sync import SyncOptions
-    from s3w_tasks.distributed import distributed_sync
+    from s3w_tasks.fleet.distributed import distributed_sync
 
     make_tree(cluster.media_root, 200)
     (cluster.media_root / "loose.txt").write_bytes(b"a file above the shards")

@@ -88,7 +88,7 @@ def test_fleet_worker_runs_only_what_the_operator_signed(
     altered and expired delete messages, and a signed delete on a media root that is not a
     full mirror, all refused with one line that never shows the key; a signed delete within
     its signed bound on a matching media root deletes exactly that bound."""
-    from s3w_tasks.fleet import sign
+    from s3w_tasks.fleet.authority import sign
 
     fleet = make_stack(extra_env={"S3W_FLEET_KEY": FLEET_KEY})
     keys = _fill_bucket(fleet)

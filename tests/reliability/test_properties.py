@@ -240,7 +240,7 @@ KEY = b"k" * 32
     st.text(min_size=1, max_size=10),
 )
 def test_any_change_to_a_signed_message_is_refused(kwargs: dict[str, object], extra: str) -> None:
-    from s3w_tasks.fleet import FleetRefused, sign, verify
+    from s3w_tasks.fleet.authority import FleetRefused, sign, verify
 
     signed = sign("s3w_sync_shard", kwargs, KEY, ttl=60)
     verify("s3w_sync_shard", signed, KEY)

@@ -47,8 +47,8 @@ def _messages(broker: str, queue: str) -> list[dict[str, Any]]:
 
 
 def test_thumbnails_for_missing_or_failed_ready_documents(env: str, pg_url: str) -> None:
-    from s3w_tasks import backfill
     from s3w_tasks.contract import preview_queue
+    from s3w_tasks.fleet import backfill
 
     user = pm.insert_user(pg_url)
     want = {str(pm.insert_document(pg_url, user).id) for _ in range(5)}
@@ -74,8 +74,8 @@ def test_page_previews_for_pages_missing_a_size(
     env: str, pg_url: str, s3: Any, bucket: str, media_root: Path
 ) -> None:
     from s3w_storage.objects import get_storage
-    from s3w_tasks import backfill
     from s3w_tasks.contract import preview_queue
+    from s3w_tasks.fleet import backfill
 
     user = pm.insert_user(pg_url)
     doc = pm.insert_document(pg_url, user, page_count=3)
@@ -108,7 +108,7 @@ def _age(db_url: str, *docs: pm.Doc, hours: int = 2) -> None:
 def test_uploads_left_unprocessed_are_sent_again_as_the_core_sends_them(
     env: str, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from s3w_tasks.backfill import reprocess_uploads
+    from s3w_tasks.fleet.backfill import reprocess_uploads
     from s3w_tasks.models import ProcessingStatus
 
     queue = f"ru-{uuid.uuid4().hex[:8]}"

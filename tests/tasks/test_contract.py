@@ -14,7 +14,7 @@ CONTRACT = set(QUEUES)
 def test_registered_tasks_equal_the_contract() -> None:
     from s3w_tasks import contract
     from s3w_tasks.celery_app import app
-    from s3w_tasks.fleet import TASK_NAMES as OWN_TASKS
+    from s3w_tasks.fleet.authority import TASK_NAMES as OWN_TASKS
 
     # The worker imports the app's ``include`` (the contract's tasks; s3w's own fleet tasks
     # only with S3W_FLEET_KEY) as it starts: do the same here.
@@ -29,7 +29,7 @@ def test_registered_tasks_equal_the_contract() -> None:
 
 @pytest.mark.parametrize(
     ("key", "expected"),
-    [(None, ["s3w_tasks.tasks"]), ("k" * 32, ["s3w_tasks.tasks", "s3w_tasks.shard_sync"])],
+    [(None, ["s3w_tasks.tasks"]), ("k" * 32, ["s3w_tasks.tasks", "s3w_tasks.fleet.shard_sync"])],
 )
 def test_fleet_tasks_are_included_only_with_the_key(
     monkeypatch: pytest.MonkeyPatch, key: str | None, expected: list[str]

@@ -329,7 +329,7 @@ def test_a_document_whose_message_was_lost_is_reprocessed_to_ready(
 ) -> None:
     """``s3w reprocess-uploads``: the core's process_upload never arrived (the broker lost
     it); sent again, it runs on the worker and the document ends ready with its pages."""
-    from s3w_tasks.backfill import reprocess_uploads
+    from s3w_tasks.fleet.backfill import reprocess_uploads
 
     doc = _upload(stack, user, "lost.pdf", "application/pdf", pdf_bytes(2))
     pm.execute(

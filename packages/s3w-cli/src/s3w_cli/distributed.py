@@ -16,8 +16,8 @@ from s3w_cli.output import human_size
 
 if TYPE_CHECKING:
     from s3w_storage.sync import SyncOptions
-    from s3w_tasks.distributed import RunProgress
-    from s3w_tasks.sync_sums import DistributedSyncResult
+    from s3w_tasks.fleet.distributed import RunProgress
+    from s3w_tasks.fleet.sync_sums import DistributedSyncResult
 
 
 def progress_line(p: RunProgress) -> str:
@@ -35,7 +35,7 @@ def sync_distributed(
     root: Path, options: SyncOptions, *, show: bool, stall_timeout: float | None
 ) -> DistributedSyncResult:
     """The coordinator with a live status line on stderr (when ``show``)."""
-    from s3w_tasks.distributed import distributed_sync
+    from s3w_tasks.fleet.distributed import distributed_sync
 
     if not show:
         return distributed_sync(root, options, stall_timeout=stall_timeout)
@@ -70,7 +70,7 @@ def backfill(kind: str, *, limit_batch: int, max_queued: int, per_task: int, as_
     from s3w_cli.output import expected_errors, print_json
 
     with expected_errors():
-        from s3w_tasks import backfill as bf
+        from s3w_tasks.fleet import backfill as bf
 
         if kind == "thumbnails":
             batches = bf.thumbnail_batches(limit_batch)

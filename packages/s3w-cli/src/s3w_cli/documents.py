@@ -161,7 +161,7 @@ def reprocess_uploads(
             f"use one of {', '.join(UNFINISHED_STATES)}"
         )
     with expected_errors():
-        from s3w_tasks.backfill import reprocess_uploads as run
+        from s3w_tasks.fleet.backfill import reprocess_uploads as run
         from s3w_tasks.models import ProcessingStatus
 
         chosen = tuple(ProcessingStatus(s) for s in (status or UNFINISHED_STATES))

@@ -35,7 +35,7 @@ def worker(
         # JSON log lines: no banner on stdout, so every line printed is a log record.
         quiet = ["--quiet"] if get_settings().log_format == "json" else []
         if fleet:
-            from s3w_tasks.fleet import fleet_queue, require_key
+            from s3w_tasks.fleet.authority import fleet_queue, require_key
 
             require_key()
             chosen = ",".join(dict.fromkeys([*chosen.split(","), fleet_queue()]))

@@ -69,7 +69,7 @@ class Repairs:
         if not (self.thumbnails or self.pages):
             return
         if self.sender is None:
-            from s3w_tasks.broker import sender_app
+            from s3w_tasks.fleet.broker import sender_app
 
             self.sender = sender_app()
         queue = contract.preview_queue()

@@ -22,7 +22,7 @@ def celery_config() -> dict[str, Any]:
     from kombu.entity import Exchange, Queue
 
     from s3w_tasks import contract
-    from s3w_tasks.fleet import fleet_modules
+    from s3w_tasks.fleet.authority import fleet_modules
     from s3w_tasks.settings import get_settings
 
     settings = get_settings()

@@ -18,7 +18,7 @@ STUCK_SHOWN = 10
 
 def workers(queues: list[str], timeout: float) -> list[dict[str, Any]]:
     """Workers that answer a ping within ``timeout`` and consume one of ``queues``."""
-    from s3w_tasks.broker import sender_app
+    from s3w_tasks.fleet.broker import sender_app
 
     sender = sender_app()
     try:
@@ -45,7 +45,7 @@ def task_rates(client: Any) -> dict[str, Any]:
 
 
 def stuck(older_than_minutes: float) -> dict[str, Any]:
-    from s3w_tasks.backfill import stuck_uploads
+    from s3w_tasks.fleet.backfill import stuck_uploads
 
     count = 0
     shown: list[dict[str, str]] = []

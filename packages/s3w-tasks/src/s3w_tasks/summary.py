@@ -124,7 +124,7 @@ def last_run_key(deployment: str, command: str) -> str:
 
 def record(summary: RunSummary, deployment: str, client: Any = None) -> None:
     """Keep the summary as the command's last run (for ``s3w status``)."""
-    from s3w_tasks.runs import connect
+    from s3w_tasks.fleet.runs import connect
 
     client = client or connect()
     client.set(

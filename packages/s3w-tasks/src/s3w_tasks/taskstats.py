@@ -93,7 +93,7 @@ class _Tally:
 
     def _connect(self) -> tuple[Any, str]:
         if self.client is None:
-            from s3w_tasks.runs import connect
+            from s3w_tasks.fleet.runs import connect
 
             self.client = connect()
             self.scope = scope()
@@ -122,7 +122,7 @@ def tally() -> _Tally:
 
 def recent(minutes: int = 60, client: Any = None) -> list[dict[str, int]]:
     """Outcome counts of the last ``minutes`` whole minutes and the current one, oldest first."""
-    from s3w_tasks.runs import connect
+    from s3w_tasks.fleet.runs import connect
 
     client = client or connect()
     now = int(time.time() // 60)

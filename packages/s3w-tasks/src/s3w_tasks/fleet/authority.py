@@ -28,12 +28,12 @@ from s3w_tasks.errors import PermanentError
 if TYPE_CHECKING:
     from s3w_storage.sync import SyncOptions
 
-#: The distributed-sync shard task (see :mod:`s3w_tasks.shard_sync`).
+#: The distributed-sync shard task (see :mod:`s3w_tasks.fleet.shard_sync`).
 SYNC_SHARD: Final = "s3w_sync_shard"
 #: s3w's own task names: not part of the Papermerge contract, signed, on the fleet queue.
 TASK_NAMES: Final[frozenset[str]] = frozenset({SYNC_SHARD})
 #: Modules that register the fleet tasks (imported by a worker that holds the key).
-MODULES: Final = ("s3w_tasks.shard_sync",)
+MODULES: Final = ("s3w_tasks.fleet.shard_sync",)
 FLEET: Final = "s3fleet"
 #: The kwargs the signature travels in (everything else is what it covers).
 SIGNATURE: Final = "signature"

@@ -1,10 +1,10 @@
 """``s3w_sync_shard``: one folder prefix of a distributed sync, run by the ``s3w sync`` engine.
 
 The task is s3w's own (Papermerge core never sends it), so its name is kept out of
-:mod:`s3w_tasks.contract`; it runs only on a signed message (:mod:`s3w_tasks.fleet`), and this
+:mod:`s3w_tasks.contract`; it runs only on a signed message (:mod:`s3w_tasks.fleet.authority`), and this
 module is imported only by a worker that holds ``S3W_FLEET_KEY``. It walks the worker's ``PM_MEDIA_ROOT`` and lists the bucket only
 under its folder prefixes (``SyncOptions.within``, one folder after another), diffs and uploads exactly as a local sync
-does, and pushes its result to the run's Redis record (:mod:`s3w_tasks.runs`). Running a shard
+does, and pushes its result to the run's Redis record (:mod:`s3w_tasks.fleet.runs`). Running a shard
 twice is harmless: the second run finds the first one's uploads unchanged.
 """
 
@@ -19,10 +19,11 @@ from celery import shared_task
 
 from s3w_storage.errors import InvalidArgument, InvalidKey
 from s3w_storage.sync import SyncOptions, SyncResult, build_plan, execute
-from s3w_tasks import fleet, runs
 from s3w_tasks.errors import PermanentError, TaskError, clean, describe, is_transient
+from s3w_tasks.fleet import authority as fleet
+from s3w_tasks.fleet import runs
+from s3w_tasks.fleet.sync_sums import merge_results
 from s3w_tasks.running import EXPECTED, ContractTask, run_task
-from s3w_tasks.sync_sums import merge_results
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage

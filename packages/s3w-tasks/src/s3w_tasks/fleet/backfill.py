@@ -144,7 +144,7 @@ def enqueue(
 ) -> BackfillProgress:
     """Send one task per document (``thumbnails``) or per ``per_task`` pages
     (``page previews``) to the preview queue, never letting it grow past ``max_queued``."""
-    from s3w_tasks.broker import sender_app, watching
+    from s3w_tasks.fleet.broker import sender_app, watching
 
     name = contract.GENERATE_DOC_THUMBNAIL if kind == "thumbnails" else contract.GENERATE_PAGE_IMAGE
     queue = contract.preview_queue()
@@ -276,7 +276,7 @@ def reprocess_uploads(
     """Send ``process_upload`` again, exactly as Papermerge core sends it, for every document
     left unprocessed for longer than ``older_than`` seconds. ``process_upload`` is
     idempotent, so a document whose first message is still on its way is processed once."""
-    from s3w_tasks.broker import sender_app
+    from s3w_tasks.fleet.broker import sender_app
 
     result = ReprocessResult()
     sender = None if dry_run else sender_app()

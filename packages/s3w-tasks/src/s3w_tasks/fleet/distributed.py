@@ -5,8 +5,8 @@ fleet queue, progress is shown as shards report, and the results are summed.
 
     result = distributed_sync(options=SyncOptions(delete=True), on_progress=print)
 
-Where the run is cut is :mod:`s3w_tasks.shard_layout`; the results are summed by
-:mod:`s3w_tasks.sync_sums`; messages go out through :mod:`s3w_tasks.broker`. Nothing here
+Where the run is cut is :mod:`s3w_tasks.fleet.shard_layout`; the results are summed by
+:mod:`s3w_tasks.fleet.sync_sums`; messages go out through :mod:`s3w_tasks.fleet.broker`. Nothing here
 holds the file list: the coordinator keeps the shard names and running sums; each shard
 task's memory is bounded by its shard.
 
@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 from s3w_storage.sync import SyncOptions, check_media_root
 from s3w_storage.sync.run import delete_refusal
-from s3w_tasks import runs
 from s3w_tasks.errors import TaskError
-from s3w_tasks.shard_layout import Layout, group_folders, local_count, plan_layout, sync_loose
-from s3w_tasks.sync_sums import DistributedSyncResult, RunSums
+from s3w_tasks.fleet import runs
+from s3w_tasks.fleet.shard_layout import Layout, group_folders, local_count, plan_layout, sync_loose
+from s3w_tasks.fleet.sync_sums import DistributedSyncResult, RunSums
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
@@ -97,8 +97,8 @@ def distributed_sync(
     the visibility timeout; a shard that runs twice finds its files unchanged.
     """
     from s3w_storage.objects import get_storage
-    from s3w_tasks import fleet
-    from s3w_tasks.broker import sender_app, watching
+    from s3w_tasks.fleet import authority as fleet
+    from s3w_tasks.fleet.broker import sender_app, watching
     from s3w_tasks.settings import get_settings
 
     key = fleet.require_key()  # before anything: a run nobody can verify would only stall
