@@ -119,10 +119,12 @@ def tests(session: nox.Session, package: str) -> None:
 
 @nox.session(python=PYTHONS[0])
 def lint(session: nox.Session) -> None:
-    """ruff: lint and formatting."""
+    """ruff (lint and formatting) and the house rules of CONTRIBUTING.md."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # The house rules (CONTRIBUTING.md): arrows down, no circles, small modules, one door to S3.
+    session.run("python", "scripts/house.py", "--check")
 
 
 @nox.session(python=PYTHONS[0])

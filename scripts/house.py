@@ -200,11 +200,20 @@ def render(modules: dict[str, Module]) -> str:
     return "\n".join(lines)
 
 
+def _with_block(text: str, block: str) -> str:
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    return text[:start] + "\n" + block + "\n" + text[end:]
+
+
 def write(block: str) -> None:
     doc = ROOT / "CONTRIBUTING.md"
-    text = doc.read_text(encoding="utf-8")
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    doc.write_text(text[:start] + "\n" + block + "\n" + text[end:], encoding="utf-8")
+    doc.write_text(_with_block(doc.read_text(encoding="utf-8"), block), encoding="utf-8")
+
+
+def stale(block: str) -> bool:
+    """Whether CONTRIBUTING.md's module map differs from the code's."""
+    text = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    return _with_block(text, block) != text
 
 
 def main() -> int:
@@ -214,6 +223,10 @@ def main() -> int:
     args = parser.parse_args()
     modules = load()
     found = problems(modules)
+    if args.check and stale(render(modules)):
+        found.append(
+            "CONTRIBUTING.md: the module map is stale: run python scripts/house.py --write"
+        )
     if args.write:
         write(render(modules))
     elif not args.check:
