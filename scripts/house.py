@@ -188,10 +188,7 @@ def render(modules: dict[str, Module]) -> str:
             {_package(t) for n in members for t in modules[n].external if t in PACKAGES} - {pkg},
             key=PACKAGES.index,
         )
-        total = sum(modules[n].lines for n in members)
-        lines.append(
-            f"{pkg}  ({len(members)} modules, {total} lines; uses: {', '.join(below) or '-'})"
-        )
+        lines.append(f"{pkg}  ({len(members)} modules; uses: {', '.join(below) or '-'})")
         for name in members:
             short = name[len(pkg) + 1 :] or "__init__"
             lines.append(f"  {short:<24} {modules[name].summary}")
