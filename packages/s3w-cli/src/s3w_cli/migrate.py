@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from typer.core import TyperCommand
 
-from s3w_cli.options import JSON_SUMMARY, PROGRESS_BAR
+from s3w_cli.options import JSON_SUMMARY, PROGRESS_BAR, dry_run_option, jobs_option
 from s3w_cli.output import SHOWN, expected_errors, human_size, print_json
 from s3w_cli.publish import publish_result
 
@@ -63,9 +63,7 @@ def migrate(
     ),
     to_region: str | None = typer.Option(None, "--to-region", help="Target AWS_REGION_NAME."),
     to_account_id: str | None = typer.Option(None, "--to-account-id", help="Target R2_ACCOUNT_ID."),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Print the plan and the bytes to move; copy nothing."
-    ),
+    dry_run: bool = dry_run_option("Print the plan and the bytes to move; copy nothing."),
     verify_mode: str | None = typer.Option(
         None,
         "--verify",
@@ -77,9 +75,7 @@ def migrate(
     max_objects: int | None = typer.Option(
         None, "--max-objects", min=0, help="Copy at most N objects in this run."
     ),
-    jobs: int | None = typer.Option(
-        None, "--jobs", "-j", min=1, max=256, help="Concurrent copies (default: the target's)."
-    ),
+    jobs: int | None = jobs_option("copies (default: the target's PM_S3_MAX_CONCURRENCY)"),
     server_side: bool | None = typer.Option(
         None,
         "--server-side/--no-server-side",

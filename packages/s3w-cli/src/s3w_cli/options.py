@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 JSON_SUMMARY = typer.Option(False, "--json", help="Print the summary as JSON.")
@@ -10,3 +12,13 @@ PROGRESS_BAR = typer.Option(
 )
 INCLUDE = typer.Option([], "--include", help="Only keys matching this glob (repeatable).")
 EXCLUDE = typer.Option([], "--exclude", help="Skip keys matching this glob.")
+
+
+def dry_run_option(what: str) -> Any:
+    """``--dry-run``: ``what`` says what the command prints instead of acting."""
+    return typer.Option(False, "--dry-run", help=what)
+
+
+def jobs_option(what: str) -> Any:
+    """``--jobs/-j``: how many ``what`` run at once (1-256, default ``PM_S3_MAX_CONCURRENCY``)."""
+    return typer.Option(None, "--jobs", "-j", min=1, max=256, help=f"Concurrent {what}.")

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from s3w_cli.options import EXCLUDE, INCLUDE, JSON_SUMMARY, PROGRESS_BAR
+from s3w_cli.options import (
+    EXCLUDE,
+    INCLUDE,
+    JSON_SUMMARY,
+    PROGRESS_BAR,
+    dry_run_option,
+    jobs_option,
+)
 from s3w_cli.output import expected_errors, print_json
 from s3w_cli.publish import publish_result
 
@@ -20,7 +27,7 @@ def restore(
     dest: Path | None = typer.Argument(
         None, help="Folder to restore into (default: PM_MEDIA_ROOT); created when missing."
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be fetched."),
+    dry_run: bool = dry_run_option("Print what would be fetched."),
     checksum: bool = typer.Option(
         False, "--checksum", help="Compare files of the same size by MD5 as well."
     ),
@@ -29,9 +36,7 @@ def restore(
     ),
     include: list[str] = INCLUDE,
     exclude: list[str] = EXCLUDE,
-    jobs: int | None = typer.Option(
-        None, "--jobs", "-j", min=1, max=256, help="Concurrent downloads."
-    ),
+    jobs: int | None = jobs_option("downloads"),
     as_json: bool = JSON_SUMMARY,
     progress: bool | None = PROGRESS_BAR,
 ) -> None:

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from s3w_cli.options import EXCLUDE, INCLUDE, JSON_SUMMARY, PROGRESS_BAR
+from s3w_cli.options import (
+    EXCLUDE,
+    INCLUDE,
+    JSON_SUMMARY,
+    PROGRESS_BAR,
+    dry_run_option,
+    jobs_option,
+)
 from s3w_cli.output import expected_errors, print_json
 from s3w_cli.publish import publish_result
 
@@ -21,7 +28,7 @@ def sync(
     media_root: Path | None = typer.Argument(
         None, help="Local media folder (default: PM_MEDIA_ROOT)."
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
+    dry_run: bool = dry_run_option("Print the plan; change nothing."),
     delete: bool = typer.Option(
         False, "--delete", help="Delete objects that have no local file (never local files)."
     ),
@@ -33,9 +40,7 @@ def sync(
     ),
     include: list[str] = INCLUDE,
     exclude: list[str] = EXCLUDE,
-    jobs: int | None = typer.Option(
-        None, "--jobs", "-j", min=1, max=256, help="Concurrent requests per process."
-    ),
+    jobs: int | None = jobs_option("requests per process"),
     processes: int | None = typer.Option(
         None,
         "--processes",
