@@ -311,7 +311,8 @@ def render(
     plan: Plan, widths: Sequence[int], heights: Sequence[int], deadline: Deadline
 ) -> list[bytes] | None:
     """JPEGs of the page at each width x height, all from one decode; None if the image
-    turns out not to be what the PDF declared (the caller then renders the page)."""
+    turns out not to be what the PDF declared (the caller then renders the page). Needs
+    no PDFium, so the caller runs it outside the PDFium lock."""
     turned = _swaps(plan.turn)
     placed = _swaps(plan.place)
     sizes = [(h, w) if turned else (w, h) for w, h in zip(widths, heights, strict=True)]
