@@ -7,6 +7,11 @@ the fast path replaces is what each output is compared with.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +34,7 @@ from tests.thumbs.scans import (
 )
 
 import s3w_thumbs
-from s3w_thumbs import render_pdfium, scanned
+from s3w_thumbs import pool, render_pdfium, scanned
 
 DPI = 300  # what scanners write for documents
 PREVIEWS = {"sm": 200, "md": 600, "lg": 900, "xl": 1600}
@@ -225,3 +230,73 @@ def test_letter_page_and_a4_scan_sizes_agree(
     for name in widths:
         a, b = jpeg_image(fast[name]), jpeg_image(full[name])
         assert a.size == b.size, f"width {name}: fast {a.size}, full {b.size}"
+
+
+def test_scanned_page_is_drawn_outside_the_pdfium_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a scanned page is drawn from its image, another thread can take the PDFium lock
+    (and render another document); the page is still drawn as it was."""
+    path = write_pdf(tmp_path / "scan.pdf", [ScanPage([jpeg_placed(scan_image(620, 877))])])
+    free: list[bool] = []
+    real = scanned.render
+
+    def watched(*args: Any) -> list[bytes] | None:
+        # An RLock held by this thread would refuse a non-blocking acquire from another.
+        other = threading.Thread(target=lambda: free.append(_take_and_release()))
+        other.start()
+        other.join()
+        return real(*args)
+
+    monkeypatch.setattr(scanned, "render", watched)
+    drawn = s3w_thumbs.render_page_previews(path, 1, PREVIEWS)
+    assert free == [True], "the PDFium lock was held while the page was drawn from its image"
+    monkeypatch.setattr(scanned, "render", real)
+    assert drawn == s3w_thumbs.render_page_previews(path, 1, PREVIEWS)
+
+
+def _take_and_release() -> bool:
+    taken = render_pdfium._LOCK.acquire(blocking=False)
+    if taken:
+        render_pdfium._LOCK.release()
+    return taken
+
+
+_POOL = """
+import json, sys
+from PIL import Image
+import s3w_thumbs
+s3w_thumbs.render_page_previews(sys.argv[1], 1)
+print(json.dumps({
+    "block_size": Image.core.get_block_size(),
+    "blocks_max": Image.core.get_blocks_max(),
+    "cached": Image.core.get_stats()["blocks_cached"],
+}))
+"""
+
+
+def _pool_after_render(path: Path, **environment: str) -> dict[str, int]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PILLOW_")}
+    result = subprocess.run(
+        [sys.executable, "-c", _POOL, str(path)],
+        capture_output=True,
+        text=True,
+        env={**env, **environment},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    pool: dict[str, int] = json.loads(result.stdout)
+    return pool
+
+
+def test_image_memory_is_kept_for_the_next_page(tmp_path: Path) -> None:
+    """After a scanned page, Pillow holds the freed image blocks for the next one (a fresh
+    process, as a worker starts); an operator's own PILLOW_* settings are left alone."""
+    path = write_pdf(tmp_path / "scan.pdf", [ScanPage([jpeg_placed(scan_image(1240, 1754))])])
+    kept = _pool_after_render(path)
+    assert kept["block_size"] == pool.BLOCK_SIZE
+    assert kept["blocks_max"] == pool.BLOCKS_MAX
+    assert 0 < kept["cached"] <= pool.BLOCKS_MAX, kept
+    chosen = _pool_after_render(path, PILLOW_BLOCKS_MAX="3")
+    assert chosen["blocks_max"] == 3
+    assert chosen["block_size"] == 16 << 20, "Pillow's default block size was changed"

@@ -4,7 +4,9 @@ PDFium is not thread-safe: two threads in it at once can crash the process (seen
 `s3w generate-doc-thumbnails --jobs 2`). Every PDFium call here runs under one process-wide
 lock, and every PDFium object is closed explicitly under it rather than left to a garbage
 collector that may run in another thread. Rendering in parallel takes processes (the
-worker's prefork pool); threads still overlap everything around it (reads, uploads).
+worker's prefork pool); threads still overlap everything around it (reads, uploads) and
+the drawing of scanned pages from their image (scanned.py), which needs no PDFium and so
+runs outside the lock.
 """
 
 from __future__ import annotations
@@ -102,9 +104,7 @@ def _draw(page: Any, width: int, height: int, deadline: Deadline) -> bytes:
     raise CorruptDocument(f"{deadline.what}: PDFium failed to render the page")
 
 
-def _render_page(
-    document: Any, path: Path, page_number: int, widths: Sequence[int], deadline: Deadline
-) -> list[bytes]:
+def _load_page(document: Any, path: Path, page_number: int) -> Any:
     pdfium = load()
     count = len(document)
     if count == 0:
@@ -116,42 +116,59 @@ def _render_page(
             page_count=count,
         )
     try:
-        page = document[page_number - 1]
+        return document[page_number - 1]
     except pdfium.PdfiumError as error:
         raise CorruptDocument(
             f"{path.name}: page {page_number} cannot be loaded ({error})"
         ) from error
+
+
+def _sizes(page: Any, path: Path, page_number: int, widths: Sequence[int]) -> list[tuple[int, int]]:
+    """Each width x height to draw, every bitmap within the pixel budget (on either path)
+    before anything is allocated."""
+    page_width = from_float32(page.get_width())
+    page_height = from_float32(page.get_height())
+    if not (page_width > 0 and page_height > 0):
+        raise CorruptDocument(f"{path.name}: page {page_number} has an empty page box")
+    return [budget.fit(width, scaled_height(page_width, page_height, width)) for width in widths]
+
+
+def _render_page(
+    document: Any, path: Path, page_number: int, widths: Sequence[int], deadline: Deadline
+) -> list[bytes]:
+    """One page at each width. Takes the lock for each PDFium step and lets go of it while
+    a scanned page is drawn from its image, which needs no PDFium: another thread can
+    render meanwhile."""
+    with _LOCK:
+        page = _load_page(document, path, page_number)
     try:
-        page_width = from_float32(page.get_width())
-        page_height = from_float32(page.get_height())
-        if not (page_width > 0 and page_height > 0):
-            raise CorruptDocument(f"{path.name}: page {page_number} has an empty page box")
-        # Every bitmap within the pixel budget before anything is allocated, on either path.
-        sizes = [
-            budget.fit(width, scaled_height(page_width, page_height, width)) for width in widths
-        ]
+        with _LOCK:
+            sizes = _sizes(page, path, page_number, widths)
+            fast = scanned.plan(page, path)
         widths = [width for width, _ in sizes]
         heights = [height for _, height in sizes]
-        fast = scanned.plan(page, path)
         drawn = scanned.render(fast, widths, heights, deadline) if fast is not None else None
         if drawn is not None:
             return drawn
         out = []
-        for width, height in zip(widths, heights, strict=True):
+        for width, height in sizes:
             deadline.check()
-            out.append(_draw(page, width, height, deadline))
+            with _LOCK:
+                out.append(_draw(page, width, height, deadline))
         return out
     finally:
-        page.close()
+        with _LOCK:
+            page.close()
 
 
 def render(path: Path, page_number: int, widths: Sequence[int], deadline: Deadline) -> list[bytes]:
     """JPEGs of one page at each width, drawn directly at that width (no resampling)."""
     with _LOCK:
         document = _open(path)
-        try:
-            return _render_page(document, path, page_number, widths, deadline)
-        finally:
+    try:
+        return _render_page(document, path, page_number, widths, deadline)
+    finally:
+        with _LOCK:
             document.close()
 
 
@@ -162,14 +179,12 @@ def render_pages(
     deadline_for: Callable[[int], Deadline],
 ) -> Generator[list[bytes], None, None]:
     """Like `render` for several pages, opening the document once for all of them (the
-    lock is held per page, not while the caller works between pages)."""
+    lock is held per PDFium step, not while the caller works between pages)."""
     with _LOCK:
         document = _open(path)
     try:
         for number in page_numbers:
-            with _LOCK:
-                out = _render_page(document, path, number, widths, deadline_for(number))
-            yield out
+            yield _render_page(document, path, number, widths, deadline_for(number))
     finally:
         with _LOCK:
             document.close()

@@ -33,7 +33,7 @@ from typing import Any
 
 from PIL import Image
 
-from s3w_thumbs import jpeg
+from s3w_thumbs import jpeg, pool
 from s3w_thumbs.deadline import Deadline
 
 # Declared image sizes past these are left to the full render (and its limits): the fast
@@ -311,7 +311,8 @@ def render(
     plan: Plan, widths: Sequence[int], heights: Sequence[int], deadline: Deadline
 ) -> list[bytes] | None:
     """JPEGs of the page at each width x height, all from one decode; None if the image
-    turns out not to be what the PDF declared (the caller then renders the page)."""
+    turns out not to be what the PDF declared (the caller then renders the page). Needs
+    no PDFium, so the caller runs it outside the PDFium lock."""
     turned = _swaps(plan.turn)
     placed = _swaps(plan.place)
     sizes = [(h, w) if turned else (w, h) for w, h in zip(widths, heights, strict=True)]
@@ -324,17 +325,19 @@ def render(
     # the same scale either way: 1/8 of A4 is 310 px.
     need_w = _OVERSAMPLE * max(right - left for left, _, right, _ in spots)
     need_h = _OVERSAMPLE * max(bottom - top for _, top, _, bottom in spots)
+    pool.keep_image_memory()
     try:
-        decoded = _decode(plan, (need_h, need_w) if placed else (need_w, need_h))
+        source = _decode(plan, (need_h, need_w) if placed else (need_w, need_h))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return None  # PDFium may still draw what Pillow refuses
-    if decoded is None:
+    if source is None:
         return None
     # Largest first, each drawn from the one before it: resampling 1600 px down to 900 is
-    # far cheaper than resampling the 300-dpi image again, and looks the same.
+    # far cheaper than resampling the 300-dpi image again, and looks the same. Nothing else
+    # holds the decoded image, so its memory is free for the next size once the first is
+    # drawn.
     order = sorted(range(len(sizes)), key=lambda i: sizes[i], reverse=True)
     out: list[bytes] = [b""] * len(sizes)
-    source = decoded
     for index in order:
         deadline.check()
         (page_w, page_h), (left, top, right, bottom) = sizes[index], spots[index]
