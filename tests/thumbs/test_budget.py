@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,14 @@ import pytest
 from PIL import Image
 
 from s3w_thumbs import DocumentTooLarge, InvalidSetting, render_thumbnail
-from s3w_thumbs.budget import JPEG_MAX_SIDE, check_image, check_pages, fit, get_budget
+from s3w_thumbs.budget import (
+    JPEG_MAX_SIDE,
+    check_image,
+    check_pages,
+    fit,
+    get_budget,
+    limited,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -62,3 +70,17 @@ def test_pillow_bomb_warning_is_a_refusal(tmp_path: Path, monkeypatch: pytest.Mo
     path.write_bytes(out.getvalue())
     with pytest.raises(DocumentTooLarge, match="S3W_MAX_RENDER_PIXELS=1,000,000"):
         render_thumbnail(path)
+
+
+def test_a_renderer_subprocess_runs_under_the_memory_ceiling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ceiling reaches the child: the shell that becomes pdftoppm reports it."""
+    monkeypatch.setenv("S3W_RENDER_MEMORY_LIMIT", "300")
+    seen = subprocess.run(
+        limited(["sh", "-c", "ulimit -v"]), capture_output=True, text=True, check=True
+    ).stdout
+    assert seen.strip() == str(300 * 1024)
+    get_budget.cache_clear()
+    monkeypatch.setenv("S3W_RENDER_MEMORY_LIMIT", "0")  # no ceiling: the command as given
+    assert limited(["pdftoppm", "-v"]) == ["pdftoppm", "-v"]

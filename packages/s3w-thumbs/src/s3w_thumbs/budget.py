@@ -10,7 +10,7 @@ here first:
   same pixel budget is refused; :func:`pillow_guard` sets Pillow's ``MAX_IMAGE_PIXELS`` from it
   and turns ``DecompressionBombWarning`` into the same refusal, and ``MemoryError`` into one
   line instead of a crash;
-* :func:`limit_memory`: the address-space ceiling (``S3W_RENDER_MEMORY_LIMIT`` MiB, default
+* :func:`limited`: the address-space ceiling (``S3W_RENDER_MEMORY_LIMIT`` MiB, default
   512) a renderer subprocess (``pdftoppm``, ``pdfinfo``) runs under.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -128,15 +128,11 @@ def out_of_memory(name: str) -> DocumentTooLarge:
     )
 
 
-def limit_memory() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that caps a renderer subprocess's address space (None: no ceiling)."""
+def limited(args: list[str]) -> list[str]:
+    """``args`` run under the renderer's address-space ceiling (``S3W_RENDER_MEMORY_LIMIT``):
+    through ``sh``'s ``ulimit -v``, which keeps the spawn a cheap vfork where a ``preexec_fn``
+    would make Python fork the whole worker for every page (measured: several ms a run)."""
     limit = get_budget().memory_limit
     if not limit:
-        return None
-
-    def apply() -> None:  # runs in the child, between fork and exec
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    return apply
+        return args
+    return ["sh", "-c", f'ulimit -v {max(1, limit // 1024)} && exec "$0" "$@"', *args]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,13 +27,15 @@ _PAGES = re.compile(rb"^Pages:\s+(\d+)\s*$", re.MULTILINE)
 
 
 def _run(args: list[str], path: Path, deadline: Deadline) -> subprocess.CompletedProcess[bytes]:
+    tool = shutil.which(args[0])
+    if tool is None:
+        raise RendererUnavailable(_MISSING.format(tool=args[0]))
     try:
         return subprocess.run(
-            args,
+            budget.limited([tool, *args[1:]]),
             capture_output=True,
             check=False,
             timeout=max(deadline.remaining(), 0.001),
-            preexec_fn=budget.limit_memory(),
         )
     except FileNotFoundError as error:
         raise RendererUnavailable(_MISSING.format(tool=args[0])) from error
