@@ -221,15 +221,7 @@ def main() -> None:
 
 
 def _target_client(server: SeaweedS3):  # type: ignore[no-untyped-def]
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        region_name="us-east-1",
-    )
+    return server.admin_client()
 
 
 def _table(times: dict[str, list[float]]) -> str:

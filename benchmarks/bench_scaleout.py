@@ -164,15 +164,7 @@ def main() -> None:
         media = work / "media"
         made, size = make_tree(media, files)
         print(f"tree: {made} files, {size / 2**20:.1f} MiB; cpus: {os.cpu_count()}", flush=True)
-        import boto3
-
-        admin = boto3.client(
-            "s3",
-            endpoint_url=server.endpoint,
-            aws_access_key_id=server.access_key,
-            aws_secret_access_key=server.secret_key,
-            region_name="us-east-1",
-        )
+        admin = server.admin_client()
         rows: list[tuple[str, str, float]] = []
         for delay in (0.0, args.latency_ms):
             proxy = latency_proxy(int(server.endpoint.rsplit(":", 1)[1]), delay) if delay else None

@@ -290,8 +290,6 @@ def empty_bucket(client: object, bucket: str) -> None:
 
 
 def run(files: int, rounds: int, write_docs: bool) -> None:
-    import boto3
-
     from s3w_storage.embedded import start_seaweedfs
 
     work = Path(tempfile.mkdtemp(prefix="s3w-bench-"))
@@ -310,13 +308,7 @@ def run(files: int, rounds: int, write_docs: bool) -> None:
             access_key="bench", secret_key="bench-" + uuid.uuid4().hex, workdir=work / "s3"
         )
         try:
-            client = boto3.client(
-                "s3",
-                endpoint_url=server.endpoint,
-                aws_access_key_id=server.access_key,
-                aws_secret_access_key=server.secret_key,
-                region_name="us-east-1",
-            )
+            client = server.admin_client()
             found = tools(server, notes)
             for round_no in range(rounds):
                 shift = round_no % len(found)

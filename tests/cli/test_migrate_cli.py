@@ -39,17 +39,7 @@ def target_bucket(other_server: services.SeaweedS3) -> Iterator[tuple[str, Any]]
 
 
 def services_client(server: services.SeaweedS3) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=server.endpoint,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    return server.admin_client(s3={"addressing_style": "path"})
 
 
 @pytest.fixture

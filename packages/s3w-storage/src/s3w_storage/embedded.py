@@ -27,6 +27,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # Ports SeaweedFS uses: the port itself and port + 10000 for gRPC. Both stay below Linux's
 # ephemeral range (32768+): a client socket can hold an ephemeral port, and a server restarted
@@ -207,19 +208,25 @@ class SeaweedS3:
         # The gateway answers before the filer can store objects; make sure it can.
         return self._can_create_bucket()
 
-    def _can_create_bucket(self) -> bool:
+    def admin_client(self, **config: Any) -> Any:
+        """A plain boto3 client with the admin identity (``config``: botocore ``Config``
+        options), for what stands outside s3w: a readiness probe, a benchmark's checks."""
         import boto3
         from botocore.config import Config
-        from botocore.exceptions import BotoCoreError, ClientError
 
-        client = boto3.client(
+        return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             region_name="us-east-1",
-            config=Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1}),
+            config=Config(**config),
         )
+
+    def _can_create_bucket(self) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = self.admin_client(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1})
         probe = "s3w-readiness-probe"
         try:
             client.create_bucket(Bucket=probe)

@@ -134,11 +134,13 @@ class Reads(BucketStore):
         chunk = self.settings.multipart_chunksize
         if math.ceil(size / chunk) == count:
             return chunk
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:  # another tool's part size: the first part's length says it
             client = self.control()
             answer = client.head_object(Bucket=self.bucket, Key=full, PartNumber=1)
             return int(answer["ContentLength"])
-        except Exception:  # noqa: BLE001 - best effort: unverifiable stays unverified
+        except (ClientError, BotoCoreError):  # a store without part HEADs: not verifiable
             return None
 
     def head_object(self, full: str) -> tuple[int, str, dict[str, str]]:
