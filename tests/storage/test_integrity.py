@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from tests.conftest import clear_caches
-from tests.support import services
+from tests.support import services, session_tokens
 from tests.support.proxy import HttpProxy, Recorded
 
 from s3w_storage.client import make_client
@@ -264,13 +264,13 @@ def test_virtual_hosted_addressing_and_a_session_token_against_a_real_server(
     )
     try:
         with HttpProxy(server.ports["s3"]) as proxy:
+            creds = server.temporary_credentials(session_name="s3w-virtual")
             env = {
                 "PM_S3_ENDPOINT_URL": f"http://{VIRTUAL_DOMAIN}:{proxy.port}",
                 "PM_S3_ALLOW_HTTP": "true",
                 "PM_S3_ADDRESSING_STYLE": "virtual",
                 "PM_S3_BUCKET_NAME": VIRTUAL_BUCKET,
-                "AWS_ACCESS_KEY_ID": "virtual-admin",
-                "AWS_SECRET_ACCESS_KEY": "virtual-secret",
+                **session_tokens.as_env(creds),
             }
             for name, value in env.items():
                 monkeypatch.setenv(name, value)
@@ -287,28 +287,6 @@ def test_virtual_hosted_addressing_and_a_session_token_against_a_real_server(
             for request in data_requests:
                 assert request.headers["host"] == f"{host}:{proxy.port}", request.target
                 assert not request.path.startswith(f"/{VIRTUAL_BUCKET}/"), request.target
+                assert request.headers["x-amz-security-token"] == creds["SessionToken"]
     finally:
         server.stop()
-
-
-def test_a_session_token_is_sent_and_signed_by_both_clients(
-    proxied: tuple[HttpProxy, Storage], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Temporary credentials: the token goes with every request, inside the signature.
-    SeaweedFS takes any request with a token for one of its own STS sessions, so its answer
-    to static keys plus a token is InvalidAccessKeyId: what is checked here is what reached
-    it (the data plane and botocore alike)."""
-    proxy, _ = proxied
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "a-session-token")
-    clear_caches()
-    settings = load_settings()
-    storage = Storage(make_client(settings), settings)
-    with pytest.raises(StorageError, match="InvalidAccessKeyId"):
-        storage.upload_bytes(b"x", "token/x.txt")
-    with pytest.raises(StorageError):
-        storage.check_bucket()
-    assert {r.method for r in proxy.requests} == {"PUT", "HEAD"}
-    for request in proxy.requests:
-        assert request.headers.get("x-amz-security-token") == "a-session-token", request
-        signed = request.headers["authorization"].split("SignedHeaders=")[1].split(",")[0]
-        assert "x-amz-security-token" in signed.split(";"), request

