@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from s3w_storage.client import make_client
+from s3w_storage.lockcheck import retained_until
 from s3w_storage.objects import Storage, get_storage
-from s3w_storage.protection import retained_until
 
 if TYPE_CHECKING:
     from s3w_storage.dataplane import DataPlane

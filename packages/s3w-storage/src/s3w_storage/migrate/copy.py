@@ -19,8 +19,8 @@ from s3w_storage.errors import StorageError
 from s3w_storage.migrate.archive import KeptRetention, copy_source_params
 from s3w_storage.migrate.compare import Difference, stream_md5
 from s3w_storage.migrate.plan import Copy, MigrateOptions, MigratePlan, build_plan
+from s3w_storage.protection import MD5_METADATA
 from s3w_storage.results import Progress, RunResult
-from s3w_storage.sync.plan import MD5_METADATA
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
