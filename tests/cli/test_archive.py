@@ -4,7 +4,6 @@ SSE-C objects with the customer key, and ``audit`` lists orphans an object lock 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -17,16 +16,11 @@ from tests.cli.test_audit import env  # noqa: F401 - the audit's database and br
 from tests.cli.test_documents import pdf_bytes
 from tests.conftest import S3Service, clear_caches
 from tests.support import papermerge as pm
+from tests.support.archive import sse_c_headers
 
 Run = Callable[..., Any]
 KEY = base64.b64encode(bytes(range(64, 96))).decode()
-SSE_C = {
-    "SSECustomerAlgorithm": "AES256",
-    "SSECustomerKey": KEY,
-    "SSECustomerKeyMD5": base64.b64encode(
-        hashlib.md5(base64.b64decode(KEY), usedforsecurity=False).digest()
-    ).decode(),
-}
+SSE_C = sse_c_headers(KEY)
 
 
 @pytest.fixture

@@ -83,7 +83,7 @@ def test_sync_survives_a_worker_killed_halfway(cluster: Cluster, s3: Any) -> Non
 
     def on_progress(progress: RunProgress) -> None:
         seen.append(progress)
-        if victim.alive() and progress.files >= FILES // 2:
+        if victim.alive() and progress.done.count >= FILES // 2:
             victim.kill()
 
     result = distributed_sync(on_progress=on_progress)

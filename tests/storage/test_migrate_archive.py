@@ -6,7 +6,6 @@ all three."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 from tests.storage.test_migrate import Side
 from tests.support import services
-from tests.support.archive import MiB, listed
+from tests.support.archive import MiB, listed, sse_c_headers
 
 from s3w_storage.errors import ConfigError
 from s3w_storage.keys import docver_key, thumbnail_key
@@ -24,15 +23,6 @@ from s3w_storage.migrate import MigrateOptions, migrate, verify
 SOURCE_KEY = base64.b64encode(bytes(range(32))).decode()
 TARGET_KEY = base64.b64encode(bytes(range(32, 64))).decode()
 SMALL = {"multipart_threshold": 5 * MiB, "multipart_chunksize": 5 * MiB}
-
-
-def _ssec(key: str) -> dict[str, str]:
-    digest = hashlib.md5(base64.b64decode(key), usedforsecurity=False).digest()
-    return {
-        "SSECustomerAlgorithm": "AES256",
-        "SSECustomerKey": key,
-        "SSECustomerKeyMD5": base64.b64encode(digest).decode(),
-    }
 
 
 def _bucket(server: Any, *, locked: bool) -> str:
@@ -97,8 +87,8 @@ def test_a_migration_keeps_encryption_class_and_the_rest_of_the_retention(
     assert (result.streamed_copies, result.multipart_copies) == (2, 1)
 
     for key, data in written.items():
-        src = source.s3.head_object(Bucket=source.bucket, Key=key, **_ssec(SOURCE_KEY))
-        got = target.s3.get_object(Bucket=target.bucket, Key=key, **_ssec(TARGET_KEY))
+        src = source.s3.head_object(Bucket=source.bucket, Key=key, **sse_c_headers(SOURCE_KEY))
+        got = target.s3.get_object(Bucket=target.bucket, Key=key, **sse_c_headers(TARGET_KEY))
         assert got["Body"].read() == data, key
         assert got["SSECustomerAlgorithm"] == "AES256", key
         if key.startswith("docvers/"):
@@ -173,7 +163,9 @@ def test_a_server_side_copy_reads_the_sse_c_source_with_its_key(s3_service: Any)
     result = migrate(source.storage, target.storage)
     assert result.ok, result.failures
     assert result.server_side_copies == 1
-    got = target.s3.get_object(Bucket=target.bucket, Key="docvers/x/a.pdf", **_ssec(TARGET_KEY))
+    got = target.s3.get_object(
+        Bucket=target.bucket, Key="docvers/x/a.pdf", **sse_c_headers(TARGET_KEY)
+    )
     assert got["Body"].read() == b"%PDF"
     assert got["StorageClass"] == "STANDARD_IA"
     assert verify(source.storage, target.storage).ok

@@ -7,6 +7,7 @@ layout, through a plain boto3 client (an independent oracle), and returns what i
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import uuid
@@ -14,6 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 MiB = 2**20
+
+
+def sse_c_headers(key: str) -> dict[str, str]:
+    """The boto3 parameters that read or write an object under the SSE-C ``key`` (base64)."""
+    digest = hashlib.md5(base64.b64decode(key), usedforsecurity=False).digest()
+    return {
+        "SSECustomerAlgorithm": "AES256",
+        "SSECustomerKey": key,
+        "SSECustomerKeyMD5": base64.b64encode(digest).decode(),
+    }
 
 
 @dataclass(frozen=True)

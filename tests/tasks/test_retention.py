@@ -4,7 +4,6 @@ records "retained until <date>" in its log and metrics, succeeds, and never retr
 from __future__ import annotations
 
 import base64
-import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import pytest
 from tests.support import papermerge as pm
+from tests.support.archive import sse_c_headers
 from tests.support.services import free_ports, wait_until
 from tests.tasks.conftest import Stack
 from tests.tasks.test_metrics import scrape, value
@@ -19,13 +19,7 @@ from tests.tasks.test_metrics import scrape, value
 REDIS_DB = 5  # this module's Redis database
 PREFIX = f"r{uuid.uuid4().hex[:8]}"
 KEY = base64.b64encode(bytes(range(100, 132))).decode()
-SSE_C = {
-    "SSECustomerAlgorithm": "AES256",
-    "SSECustomerKey": KEY,
-    "SSECustomerKeyMD5": base64.b64encode(
-        hashlib.md5(base64.b64decode(KEY), usedforsecurity=False).digest()
-    ).decode(),
-}
+SSE_C = sse_c_headers(KEY)
 
 
 @pytest.fixture(scope="module")

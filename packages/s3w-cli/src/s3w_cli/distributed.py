@@ -23,11 +23,11 @@ if TYPE_CHECKING:
 def progress_line(p: RunProgress) -> str:
     """``sync: 12/40 shards, 3,201 files, 12.5 MB, 640 files/s, 0 failures``"""
     return (
-        f"{p.phase}: {p.shards_done}/{p.shards} shards, {p.files:,} files, "
-        f"{human_size(p.bytes)}, {p.files_per_second:,.0f} files/s "
+        f"{p.phase}: {p.shards_done}/{p.shards} shards, {p.done.count:,} files, "
+        f"{human_size(p.done.bytes)}, {p.files_per_second:,.0f} files/s "
         f"({human_size(p.bytes_per_second)}/s), {p.failures} failures"
         + (f", {p.resent} sent again" if p.resent else "")
-        + ("" if p.shards_done or p.files else f" (waiting for workers on {p.queue!r})")
+        + ("" if p.shards_done or p.done.count else f" (waiting for workers on {p.queue!r})")
     )
 
 

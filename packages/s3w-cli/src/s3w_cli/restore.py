@@ -91,10 +91,12 @@ def _summary(result: RestoreResult, bucket: str, prefix: str) -> None:
         ("kept (local file newer)", f"{result.kept_newer}"),
     ]
     if result.dry_run:
-        rows.append(("would restore", f"{result.planned} ({human_size(result.planned_bytes)})"))
+        rows.append(
+            ("would restore", f"{result.planned.count} ({human_size(result.planned.bytes)})")
+        )
     else:
         rows += [
-            ("restored", f"{result.restored} ({human_size(result.restored_bytes)})"),
+            ("restored", f"{result.restored.count} ({human_size(result.restored.bytes)})"),
             ("failed", f"{len(result.failures)}"),
             ("seconds", f"{result.seconds:.1f}"),
         ]

@@ -6,11 +6,6 @@ botocore is imported only when an error is translated, so that ``import s3w_stor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from s3w_storage.settings import StorageSettings
-
 
 class StorageError(Exception):
     """Base of every error s3w-storage raises; the message says what to do about it."""
@@ -171,23 +166,6 @@ def translate(
     if isinstance(exc, BotoCoreError):
         return StorageError(f"S3 request on {where} failed: {exc}")
     return StorageError(f"S3 request on {where} failed: {type(exc).__name__}")
-
-
-def translate_for(
-    settings: StorageSettings,
-    exc: BaseException,
-    key: str | None = None,
-    *,
-    endpoint: str | None = None,
-) -> StorageError:
-    """:func:`translate` with the bucket, endpoint and credentials hint of ``settings``."""
-    return translate(
-        exc,
-        bucket=settings.bucket_name,
-        key=key,
-        endpoint=endpoint or settings.effective_endpoint,
-        credentials_hint=settings.credentials_hint,
-    )
 
 
 def _unwrap(exc: BaseException) -> BaseException:

@@ -1,7 +1,9 @@
-"""Whether a bucket's versioning and object-lock configuration fit the archive settings."""
+"""Object lock as a bucket holds it: whether its versioning and lock configuration fit the
+archive settings, and how long a lock keeps one object."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -78,3 +80,20 @@ def check_object_lock(storage: Storage) -> str:
         f"bucket {storage.bucket} has object lock: document versions are kept "
         f"{settings.retention_days} days ({settings.object_lock_mode})"
     )
+
+
+def retained_until(storage: Storage, key: str, now: datetime | None = None) -> datetime | None:
+    """The date until which an object lock keeps the object at ``key`` (relative to the
+    prefix) from being deleted, or None: no lock, a lock that has ended, or no object."""
+    try:
+        answer = storage.client.head_object(Bucket=storage.bucket, Key=storage.full_key(key))
+    except ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+            return None
+        raise storage.error(exc, key) from exc
+    except BotoCoreError as exc:
+        raise storage.error(exc, key) from exc
+    until = answer.get("ObjectLockRetainUntilDate")
+    if until is None or answer.get("ObjectLockMode") is None:
+        return None
+    return until if until > (now or datetime.now(UTC)) else None

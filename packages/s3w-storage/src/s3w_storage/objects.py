@@ -21,7 +21,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from s3w_storage.dataplane import key_problem
-from s3w_storage.errors import InvalidArgument, InvalidKey, StorageError, translate_for
+from s3w_storage.errors import InvalidArgument, InvalidKey, StorageError
 from s3w_storage.folders import RemoteObject, list_folder, server_time
 from s3w_storage.keys import check_relative, content_type_for, with_prefix
 from s3w_storage.perprocess import PerProcess
@@ -117,7 +117,7 @@ class Storage:
 
     def error(self, exc: BaseException, key: str | None) -> StorageError:
         """The storage error for a botocore/boto3 exception on ``key`` in this bucket."""
-        return translate_for(self.settings, exc, key)
+        return self.settings.translate(exc, key)
 
     def _call(self, func: Callable[[], T], key: str | None = None) -> T:
         try:

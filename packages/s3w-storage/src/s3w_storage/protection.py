@@ -21,9 +21,11 @@ from s3w_storage.keys import DOCVERS
 
 if TYPE_CHECKING:
     from s3w_storage.archive_settings import ArchiveSettings
-    from s3w_storage.objects import Storage
     from s3w_storage.settings import StorageSettings
 
+#: User metadata (``x-amz-meta-s3w-md5``) holding the whole content's MD5 where the ETag is
+#: not one (a multipart upload, or encryption that hides it).
+MD5_METADATA = "s3w-md5"
 #: Operations that create an object: they get encryption, class and lock.
 _CREATES = {"PutObject", "CreateMultipartUpload", "CopyObject"}
 #: Operations that need the customer key of the object they touch (SSE-C).
@@ -83,8 +85,6 @@ def put_attributes(
 ) -> dict[str, str]:
     """``attributes`` with the storage class for ``full`` and, where the ETag will not be an
     MD5, the content's MD5 in metadata (``data``: the whole body, when known)."""
-    from s3w_storage.dataplane import MD5_METADATA
-
     done = dict(attributes)
     wanted = storage_class_for(settings, full)
     if wanted:
@@ -155,25 +155,6 @@ def user_metadata(attributes: Mapping[str, str]) -> dict[str, str]:
     """The user metadata among obstore ``attributes`` (for a boto3 PUT, which gets the
     content type and storage class as parameters of their own)."""
     return {k: v for k, v in attributes.items() if k not in ("Content-Type", "Storage-Class")}
-
-
-def retained_until(storage: Storage, key: str, now: datetime | None = None) -> datetime | None:
-    """The date until which an object lock keeps the object at ``key`` (relative to the
-    prefix) from being deleted, or None: no lock, a lock that has ended, or no object."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        answer = storage.client.head_object(Bucket=storage.bucket, Key=storage.full_key(key))
-    except ClientError as exc:
-        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-            return None
-        raise storage.error(exc, key) from exc
-    except BotoCoreError as exc:
-        raise storage.error(exc, key) from exc
-    until = answer.get("ObjectLockRetainUntilDate")
-    if until is None or answer.get("ObjectLockMode") is None:
-        return None
-    return until if until > (now or datetime.now(UTC)) else None
 
 
 def summary(settings: StorageSettings) -> str:

@@ -13,7 +13,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import SettingsConfigDict
 
 from s3w_storage.archive_settings import ArchiveSettings
-from s3w_storage.errors import ConfigError
+from s3w_storage.errors import ConfigError, StorageError, translate
 
 MAX_PRESIGN_EXPIRY = 604_800  # seven days: the SigV4 limit
 
@@ -231,6 +231,19 @@ class StorageSettings(ArchiveSettings):
                 "(temporary credentials expire: get new ones)"
             )
         return "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+
+    def translate(
+        self, exc: BaseException, key: str | None = None, *, endpoint: str | None = None
+    ) -> StorageError:
+        """:func:`~s3w_storage.errors.translate` with this store's bucket, endpoint and
+        credentials hint (``endpoint``: the one a request actually used)."""
+        return translate(
+            exc,
+            bucket=self.bucket_name,
+            key=key,
+            endpoint=endpoint or self.effective_endpoint,
+            credentials_hint=self.credentials_hint,
+        )
 
     def problems(self) -> list[str]:
         """Every missing or contradictory variable for the chosen backend, one line each."""

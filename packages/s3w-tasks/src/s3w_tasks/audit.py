@@ -124,7 +124,7 @@ def audit(
         result.orphans.limit = max(SAMPLE, options.max_delete + 1)
     phase = on_phase or (lambda name: None)
     phase("document versions")
-    _versions(data, root, options, result, repairs)
+    _versions(storage, data, root, options, result, repairs)
     phase("thumbnails")
     _thumbnails(data, result, repairs)
     phase("page previews")
@@ -140,6 +140,7 @@ def audit(
 
 
 def _versions(
+    storage: Storage,
     data: DataPlane,
     root: str,
     options: AuditOptions,
@@ -160,7 +161,7 @@ def _versions(
             result.local_files += 1
         if row is None:
             if obj is not None:
-                sort_orphan(data, result, key, obj[0])  # or retained, under object lock
+                sort_orphan(storage, result, key, obj[0])  # or retained, under object lock
             continue
         result.versions += 1
         if obj is None:

@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from s3w_storage.client import make_client
-from s3w_storage.objects import Storage, get_storage
-from s3w_storage.protection import retained_until
+from s3w_storage.lockcheck import retained_until
+from s3w_storage.objects import get_storage
 
 if TYPE_CHECKING:
-    from s3w_storage.dataplane import DataPlane
+    from s3w_storage.objects import Storage
+    from s3w_tasks.audit_result import AuditResult
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +58,12 @@ def _day(when: datetime) -> str:
     return when.isoformat(timespec="seconds")
 
 
-def sort_orphan(data: DataPlane, result: Any, key: str, size: int) -> None:
+def sort_orphan(storage: Storage, result: AuditResult, key: str, size: int) -> None:
     """Count an object no document version wants as the audit's orphan, or, while an object
     lock keeps it (``PM_S3_OBJECT_LOCK_MODE`` set), as retained: listed with its date, never
     deleted by ``--delete-orphans``."""
     until = None
-    if data.settings.object_lock_mode is not None:
-        storage = data.__dict__.get("_retention_storage")
-        if storage is None:
-            storage = Storage(make_client(data.settings), data.settings)
-            data.__dict__["_retention_storage"] = storage
+    if storage.settings.object_lock_mode is not None:
         until = retained_until(storage, key)
     if until is None:
         result.orphans.add(key, size)

@@ -13,8 +13,9 @@ from queue import Full, Queue
 from typing import Any
 
 from s3w_storage import observe, protection
-from s3w_storage.dataplane.store import MD5_METADATA, BucketStore, observed_status
+from s3w_storage.dataplane.store import BucketStore, observed_status
 from s3w_storage.errors import StorageError
+from s3w_storage.protection import MD5_METADATA
 
 
 class Reads(BucketStore):

@@ -15,7 +15,6 @@ from s3w_storage.errors import (
     ObjectNotFound,
     StorageError,
     StorageUnavailable,
-    translate_for,
 )
 
 if TYPE_CHECKING:
@@ -23,8 +22,6 @@ if TYPE_CHECKING:
 
     from s3w_storage.settings import StorageSettings
 
-#: User metadata that holds the whole content's MD5 where the ETag is not one (multipart).
-MD5_METADATA = "s3w-md5"
 _CODE = re.compile(r"<Code>([^<]{1,100})</Code>")
 _MESSAGE = re.compile(r"<Message>([^<]{0,300})</Message>")
 _STATUS = re.compile(r"status code: (\d{3})")
@@ -150,9 +147,7 @@ class BucketStore:
             "Error": {"Code": code, "Message": _match(_MESSAGE, text)},
             "ResponseMetadata": {"HTTPStatusCode": status},
         }
-        return translate_for(
-            self.settings, ClientError(parsed, operation), key, endpoint=self.endpoint
-        )
+        return self.settings.translate(ClientError(parsed, operation), key, endpoint=self.endpoint)
 
     def control(self) -> Any:
         """The boto3 client for the rare control-plane calls, built on first use."""

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from s3w_storage import observe, protection
-from s3w_storage.dataplane.store import MD5_METADATA, BucketStore, observed_status
-from s3w_storage.errors import StorageError, translate_for
+from s3w_storage.dataplane.store import BucketStore, observed_status
+from s3w_storage.errors import StorageError
 from s3w_storage.keys import content_type_for
+from s3w_storage.protection import MD5_METADATA
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -137,7 +138,7 @@ class Writes(BucketStore):
                 Metadata=metadata,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise translate_for(self.settings, exc, full, endpoint=self.endpoint) from exc
+            raise self.settings.translate(exc, full, endpoint=self.endpoint) from exc
 
     def _put_parts(
         self,
@@ -200,7 +201,7 @@ class Writes(BucketStore):
         except (ClientError, BotoCoreError) as exc:
             if best_effort:
                 return aborted
-            raise translate_for(self.settings, exc, None, endpoint=self.endpoint) from exc
+            raise self.settings.translate(exc, None, endpoint=self.endpoint) from exc
         return aborted
 
     def put_parts(self, full: str, blocks: Iterator[bytes], attributes: Mapping[str, str]) -> None:
@@ -275,7 +276,7 @@ class Writes(BucketStore):
                 with contextlib.suppress(ClientError, BotoCoreError):
                     client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload)
             if isinstance(exc, ClientError | BotoCoreError):
-                raise translate_for(self.settings, exc, full, endpoint=self.endpoint) from exc
+                raise self.settings.translate(exc, full, endpoint=self.endpoint) from exc
             raise
 
 

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 
 from s3w_storage.dataplane import DataPlane
 from s3w_storage.errors import StorageError
-from s3w_storage.protection import encrypts_etag
+from s3w_storage.protection import MD5_METADATA, encrypts_etag
 from s3w_storage.sync.listing import MAX_SHARDS, RemoteObject
-from s3w_storage.sync.plan import MD5_METADATA
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage

@@ -19,8 +19,8 @@ from s3w_storage.errors import StorageError
 from s3w_storage.migrate.archive import KeptRetention, copy_source_params
 from s3w_storage.migrate.compare import Difference, stream_md5
 from s3w_storage.migrate.plan import Copy, MigrateOptions, MigratePlan, build_plan
-from s3w_storage.results import RunResult
-from s3w_storage.sync.plan import MD5_METADATA
+from s3w_storage.protection import MD5_METADATA
+from s3w_storage.results import Progress, RunResult
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
@@ -44,9 +44,6 @@ Copied = tuple[str, int, str]
 #: An object to copy and what became of it.
 Outcome = tuple[Copy, Copied | StorageError]
 
-#: ``progress(objects, bytes)``: called as copies complete, with increments.
-Progress = Callable[[int, int], None]
-
 
 @dataclass
 class MigrateResult(RunResult):
@@ -55,14 +52,12 @@ class MigrateResult(RunResult):
     PUBLISHED = "copied unchanged failed=failures deferred source=source_objects"
     PUBLISHED_BYTES = "copied=copied_bytes"
 
-    dry_run: bool
     server_side: bool
     source_objects: int
     source_bytes: int
     target_objects: int
     planned: int
     planned_bytes: int
-    unchanged: int
     hashed: int
     reasons: dict[str, int] = field(default_factory=dict)
     copied: int = 0
@@ -72,8 +67,6 @@ class MigrateResult(RunResult):
     multipart_copies: int = 0
     aborted_uploads: int = 0
     deferred: int = 0  # planned but left for a later run by ``limit``
-    failures: list[Difference] = field(default_factory=list)
-    seconds: float = 0.0
 
 
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:

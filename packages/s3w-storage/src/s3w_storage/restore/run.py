@@ -25,15 +25,13 @@ from s3w_storage.dataplane import MD5_METADATA, DataPlane
 from s3w_storage.errors import InvalidArgument, InvalidKey, StorageError
 from s3w_storage.keys import check_relative
 from s3w_storage.restore.fetch import Listed, ParentGuard, fetch, remove_stale
-from s3w_storage.results import RunResult
+from s3w_storage.results import Progress, RunResult, Tally
 from s3w_storage.sync.plan import file_md5
 from s3w_storage.sync.walk import Failure, KeyFilter
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
 
-#: ``progress(files, bytes)``: called as objects are checked or fetched, with increments.
-Progress = Callable[[int, int], None]
 #: (key, 'unchanged' | 'newer' | 'planned' | 'restored' | 'failed', bytes, why: the
 #: reason it is fetched or the error).
 Outcome = tuple[str, str, int, str | None]
@@ -57,21 +55,15 @@ class RestoreResult(RunResult):
     """What a restore did. ``ok`` is False when any object could not be restored."""
 
     PUBLISHED = "restored unchanged kept_newer failed=failures objects"
-    PUBLISHED_BYTES = "restored=restored_bytes"
+    PUBLISHED_BYTES = "restored"
 
     root: str
-    dry_run: bool
     objects: int = 0
-    unchanged: int = 0
-    restored: int = 0
-    restored_bytes: int = 0
-    planned: int = 0
-    planned_bytes: int = 0
+    restored: Tally = field(default_factory=Tally)
+    planned: Tally = field(default_factory=Tally)
     kept_newer: int = 0
     excluded: int = 0
     stale_removed: int = 0
-    failures: list[Failure] = field(default_factory=list)
-    seconds: float = 0.0
 
 
 def check_destination(dest: str | os.PathLike[str], *, create: bool = True) -> str:
@@ -124,11 +116,9 @@ def restore(
         elif kind == "newer":
             result.kept_newer += 1
         elif kind == "planned":
-            result.planned += 1
-            result.planned_bytes += size
+            result.planned.add(size)
         else:
-            result.restored += 1
-            result.restored_bytes += size
+            result.restored.add(size)
         if kind in ("planned", "restored") and on_action is not None:
             on_action(key, message or "")
         report(1, size if kind == "restored" else 0)

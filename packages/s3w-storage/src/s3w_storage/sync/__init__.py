@@ -4,10 +4,10 @@
 ``execute`` are its two halves (``--dry-run`` stops after the plan).
 """
 
+from s3w_storage.protection import MD5_METADATA
 from s3w_storage.sync.listing import RemoteObject, list_remote
 from s3w_storage.sync.plan import (
     DEFAULT_MAX_DELETE,
-    MD5_METADATA,
     SyncOptions,
     SyncPlan,
     Upload,

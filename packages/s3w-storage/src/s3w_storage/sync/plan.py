@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from s3w_storage.protection import MD5_METADATA
 from s3w_storage.sync.listing import MAX_SHARDS, RemoteObject, fanout_prefixes, list_remote
 from s3w_storage.sync.walk import (
     Failure,
@@ -30,9 +31,6 @@ from s3w_storage.sync.walk import (
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
-
-#: Object metadata key (``x-amz-meta-s3w-md5``) holding the content MD5 of multipart uploads.
-MD5_METADATA = "s3w-md5"
 
 #: Default bound on how many objects one ``--delete`` run may remove.
 DEFAULT_MAX_DELETE = 1000

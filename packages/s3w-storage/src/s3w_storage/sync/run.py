@@ -14,12 +14,12 @@ from concurrent.futures import (
     wait,
 )
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from s3w_storage.dataplane import CHANGED, DataPlane
 from s3w_storage.errors import StorageError
-from s3w_storage.results import RunResult
+from s3w_storage.results import Progress, RunResult
 from s3w_storage.sync.plan import SyncOptions, SyncPlan, Upload, build_plan
 from s3w_storage.sync.transfer import Item, Outcome, init_worker, put_batch, put_one
 from s3w_storage.sync.walk import Failure
@@ -30,9 +30,6 @@ if TYPE_CHECKING:
 #: Files per task sent to a worker process (bounds IPC cost and progress granularity).
 BATCH = 24
 
-#: ``progress(files, bytes)``: called as uploads complete, with increments.
-Progress = Callable[[int, int], None]
-
 
 @dataclass
 class SyncResult(RunResult):
@@ -42,17 +39,14 @@ class SyncResult(RunResult):
     PUBLISHED_BYTES = "uploaded=uploaded_bytes"
 
     root: str
-    dry_run: bool
     local_files: int
     remote_objects: int
     planned_uploads: int
     planned_bytes: int
     planned_deletes: int
-    unchanged: int
     uploaded: int = 0
     uploaded_bytes: int = 0
     deleted: int = 0
-    failures: list[Failure] = field(default_factory=list)
     delete_refused: str | None = None
     skipped_links: int = 0
     skipped_special: int = 0
@@ -60,7 +54,6 @@ class SyncResult(RunResult):
     #: Files that changed while they were read: not stored, sent again on the next run.
     changed_during_upload: int = 0
     processes: int = 0
-    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:

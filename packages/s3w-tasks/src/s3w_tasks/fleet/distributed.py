@@ -23,9 +23,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from s3w_storage.results import Tally
 from s3w_storage.sync import SyncOptions, check_media_root
 from s3w_storage.sync.run import delete_refusal
 from s3w_tasks.errors import TaskError
@@ -51,20 +52,27 @@ class RunProgress:
     phase: str  # "sync" | "delete"
     shards: int
     shards_done: int = 0
-    files: int = 0
-    bytes: int = 0
+    #: Files the shards have stored so far, and their bytes.
+    done: Tally = field(default_factory=Tally)
     failures: int = 0
     #: Shards sent again because their message was lost or held by a dead worker.
     resent: int = 0
-    seconds: float = 0.0
+    started: float = field(default_factory=time.monotonic, repr=False)
+
+    @property
+    def seconds(self) -> float:
+        """Seconds since the shards were first sent (both phases)."""
+        return time.monotonic() - self.started
 
     @property
     def files_per_second(self) -> float:
-        return self.files / self.seconds if self.seconds > 0 else 0.0
+        seconds = self.seconds
+        return self.done.count / seconds if seconds > 0 else 0.0
 
     @property
     def bytes_per_second(self) -> float:
-        return self.bytes / self.seconds if self.seconds > 0 else 0.0
+        seconds = self.seconds
+        return self.done.bytes / seconds if seconds > 0 else 0.0
 
 
 class DistributedSyncError(TaskError):
@@ -235,7 +243,6 @@ def _collect(
 ) -> None:
     """Wait until every shard of this phase has reported; sum as results arrive."""
     waiting = set(shards)
-    started = time.monotonic() - progress.seconds
     last_change = last_resend = time.monotonic()
     seen_files = seen_beats = -1
     while True:
@@ -255,8 +262,7 @@ def _collect(
         beats = runs.beats(client, run_id)
         if (files, beats) != (seen_files, seen_beats):
             seen_files, seen_beats, last_change = files, beats, time.monotonic()
-        progress.files, progress.bytes = files, size
-        progress.seconds = time.monotonic() - started
+        progress.done = Tally(files, size)
         if on_progress is not None:
             on_progress(progress)
         if not waiting:

@@ -27,7 +27,7 @@ from s3w_tasks.running import EXPECTED, ContractTask, run_task
 
 if TYPE_CHECKING:
     from s3w_storage.objects import Storage
-    from s3w_storage.sync.run import Progress
+    from s3w_storage.results import Progress
 
 log = logging.getLogger(__name__)
 

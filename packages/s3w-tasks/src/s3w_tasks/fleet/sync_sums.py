@@ -67,7 +67,15 @@ class RunSums:
     shard names), built with :func:`merge_results` like a shard's own sum."""
 
     def __init__(self, root: str, dry_run: bool) -> None:
-        self.total = SyncResult(root, dry_run, 0, 0, 0, 0, 0, 0)
+        self.total = SyncResult(
+            root=root,
+            dry_run=dry_run,
+            local_files=0,
+            remote_objects=0,
+            planned_uploads=0,
+            planned_bytes=0,
+            planned_deletes=0,
+        )
         self.per_shard_deletes: dict[str, int] = {}
         #: Files put by attempts that died or failed afterwards (reported by the bucket).
         self.earlier_uploads = 0
