@@ -226,10 +226,8 @@ class StorageSettings(ArchiveSettings):
         if self.backend == "cloudflare":
             return "R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY"
         if self.session_token() is not None:
-            return (
-                "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN "
-                "(temporary credentials expire: get new ones)"
-            )
+            keys = "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN"
+            return f"{keys} (temporary credentials expire: get new ones)"
         return "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
 
     def translate(
@@ -237,12 +235,10 @@ class StorageSettings(ArchiveSettings):
     ) -> StorageError:
         """:func:`~s3w_storage.errors.translate` with this store's bucket, endpoint and
         credentials hint (``endpoint``: the one a request actually used)."""
+        where = endpoint or self.effective_endpoint
+        hint = self.credentials_hint
         return translate(
-            exc,
-            bucket=self.bucket_name,
-            key=key,
-            endpoint=endpoint or self.effective_endpoint,
-            credentials_hint=self.credentials_hint,
+            exc, bucket=self.bucket_name, key=key, endpoint=where, credentials_hint=hint
         )
 
     def problems(self) -> list[str]:
