@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -164,3 +166,47 @@ def test_restore_pushes_its_summary(
     assert found[("s3w_run_success", group)] == 1
     assert found[("s3w_run_items", group | {("result", "restored")})] == result["restored"] == 1
     assert found[("s3w_run_bytes", group | {("result", "restored")})] == len(b"%PDF-1.4 restore me")
+
+
+def test_the_destinations_are_the_names_the_worker_settings_read() -> None:
+    from s3w_tasks.settings import TaskSettings
+    from s3w_tasks.summary import DESTINATIONS, has_destination
+
+    fields = ("redis_url", "broker_url_override", "progress_redis_url", "pushgateway_url")
+    names = {
+        name
+        for field in fields
+        for name in TaskSettings.model_fields[field].validation_alias.choices  # type: ignore[union-attr]
+    }
+    assert names == set(DESTINATIONS)
+    assert has_destination({"s3w_pushgateway_url": "http://x"})  # any case, as the settings
+    assert not has_destination({"PM_S3_BUCKET_NAME": "papers"})
+
+
+def test_a_sync_with_nowhere_to_publish_loads_neither_botocore_nor_sqlalchemy(
+    storage_env: dict[str, str], tmp_path: Path
+) -> None:
+    from s3w_tasks.summary import DESTINATIONS
+
+    media = tmp_path / "media"
+    for name in ("a", "b"):
+        (media / "docvers" / name).mkdir(parents=True)
+        (media / "docvers" / name / "v.pdf").write_bytes(b"%PDF-1.4 " + name.encode())
+    code = (
+        "import json, sys\n"
+        "from s3w_cli.main import app\n"
+        "try:\n"
+        f"    app(['sync', {str(media)!r}, '--json', '--no-progress'], prog_name='s3w')\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code\n"
+        "heavy = [m for m in ('boto3', 'botocore', 'sqlalchemy', 'redis') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k.upper() not in DESTINATIONS}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads(done.stdout.split("HEAVY")[0])
+    assert (summary["uploaded"], summary["ok"]) == (2, True)
+    assert "HEAVY []" in done.stdout, done.stdout + done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 from s3w_storage import observe, protection
@@ -37,6 +38,19 @@ def client_config(settings: StorageSettings, *, pool_size: int | None = None) ->
         request_checksum_calculation=settings.effective_checksum,
         response_checksum_validation=settings.effective_checksum,
         user_agent_extra="s3w",
+    )
+
+
+def transfer_config(settings: StorageSettings) -> TransferConfig:
+    """Multipart settings for large files; concurrency matches the client's pool."""
+    return TransferConfig(
+        multipart_threshold=settings.multipart_threshold,
+        multipart_chunksize=settings.multipart_chunksize,
+        max_concurrency=settings.max_concurrency,
+        # Downloads are written in pieces of this size by one writer thread: 1 MiB instead
+        # of 256 KiB cuts the per-piece Python overhead that limits the download rate.
+        io_chunksize=1024 * 1024,
+        use_threads=True,
     )
 
 

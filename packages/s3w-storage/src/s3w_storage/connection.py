@@ -87,6 +87,10 @@ def _proxy_for(scheme: str, host: str) -> tuple[str | None, str | None]:
 
 
 def _profile_value(name: str) -> str | None:
+    from s3w_storage.settings import shared_config_present
+
+    if not shared_config_present():
+        return None
     import botocore.session
     from botocore.exceptions import BotoCoreError
 

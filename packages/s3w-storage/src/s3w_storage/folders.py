@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 if TYPE_CHECKING:
     from s3w_storage.client import S3Client
 
@@ -57,6 +55,8 @@ def list_folder(
 def server_time(client: S3Client, bucket: str) -> float:
     """The S3 server's clock now, in whole seconds (what LastModified is compared with);
     this machine's clock when the server cannot be asked or sends no Date header."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         response = client.head_bucket(Bucket=bucket)
         date = response["ResponseMetadata"]["HTTPHeaders"].get("date")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,10 +16,6 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-
-from boto3.exceptions import Boto3Error
-from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import BotoCoreError, ClientError
 
 from s3w_storage.dataplane import key_problem
 from s3w_storage.errors import InvalidArgument, InvalidKey, StorageError
@@ -68,30 +65,33 @@ class DeleteResult:
             raise StorageError(f"could not delete {key}: {code} {message}{more}")
 
 
-def transfer_config(settings: StorageSettings) -> TransferConfig:
-    """Multipart settings for large files; concurrency matches the client's pool."""
-    return TransferConfig(
-        multipart_threshold=settings.multipart_threshold,
-        multipart_chunksize=settings.multipart_chunksize,
-        max_concurrency=settings.max_concurrency,
-        # Downloads are written in pieces of this size by one writer thread: 1 MiB instead
-        # of 256 KiB cuts the per-piece Python overhead that limits the download rate.
-        io_chunksize=1024 * 1024,
-        use_threads=True,
-    )
-
-
 class Storage:
-    """One bucket and prefix, reached through one client."""
+    """One bucket and prefix, reached through one client (or ``build``, called on first
+    use: a sync whose bytes all go through the data plane never loads botocore)."""
 
-    def __init__(self, client: S3Client, settings: StorageSettings) -> None:
+    def __init__(
+        self,
+        client: S3Client | None,
+        settings: StorageSettings,
+        *,
+        build: Callable[[], S3Client] | None = None,
+    ) -> None:
         if not settings.bucket_name:
             raise InvalidArgument("no bucket configured: set PM_S3_BUCKET_NAME")
-        self.client = client
+        if client is None and build is None:
+            raise TypeError("Storage needs a client or a function that builds one")
+        self._client, self._build, self._lock = client, build, threading.Lock()
         self.settings = settings
         self.bucket: str = settings.bucket_name
         self.prefix: str = settings.prefix
-        self.transfer = transfer_config(settings)
+
+    @property
+    def client(self) -> S3Client:
+        """The boto3 client (control-plane calls, presigning), built on first use."""
+        with self._lock:
+            if self._client is None and self._build is not None:
+                self._client = self._build()
+            return self._client  # type: ignore[return-value]  # one of the two was given
 
     @classmethod
     def for_settings(cls, settings: StorageSettings) -> Storage:
@@ -99,7 +99,7 @@ class Storage:
         endpoint than the process's)."""
         from s3w_storage.client import make_client
 
-        return cls(make_client(settings), settings)
+        return cls(None, settings, build=lambda: make_client(settings))
 
     # ------------------------------------------------------------------ helpers
 
@@ -120,6 +120,9 @@ class Storage:
         return self.settings.translate(exc, key)
 
     def _call(self, func: Callable[[], T], key: str | None = None) -> T:
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             return func()
         except (ClientError, BotoCoreError, Boto3Error) as exc:
@@ -196,16 +199,16 @@ class Storage:
 
         Only a 404 means absent: a 403 raises :class:`~s3w_storage.errors.AccessDenied`.
         """
+        from botocore.exceptions import BotoCoreError, ClientError
+
         full = self.full_key(key)
         try:
             response = self.client.head_object(Bucket=self.bucket, Key=full)
-        except ClientError as exc:
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            code = exc.response.get("Error", {}).get("Code")
-            if status == 404 and code != "NoSuchBucket":
+        except (ClientError, BotoCoreError) as exc:
+            answer = exc.response if isinstance(exc, ClientError) else {}
+            status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404 and answer.get("Error", {}).get("Code") != "NoSuchBucket":
                 return None
-            raise self.error(exc, key) from exc
-        except BotoCoreError as exc:
             raise self.error(exc, key) from exc
         return ObjectInfo(
             key=key,
@@ -333,6 +336,8 @@ class Storage:
 
     def create_bucket(self) -> None:
         """Create the bucket; one this account already owns is success."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             self.client.create_bucket(Bucket=self.bucket)
         except ClientError as exc:
@@ -380,10 +385,15 @@ class Storage:
 
 
 def _storage_from_environment() -> Storage:
-    from s3w_storage.client import get_client
     from s3w_storage.settings import get_settings
 
-    return Storage(get_client(), get_settings())
+    return Storage(None, get_settings(), build=_process_client)
+
+
+def _process_client() -> S3Client:
+    from s3w_storage.client import get_client  # boto3: only when a call needs it
+
+    return get_client()
 
 
 #: The process's :class:`Storage` from the environment, built on first use.

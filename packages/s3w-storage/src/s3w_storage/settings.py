@@ -305,10 +305,22 @@ def _endpoint_problems(url: str, allow_http: bool, source: str = "PM_S3_ENDPOINT
     return []
 
 
+def shared_config_present() -> bool:
+    """Whether an AWS shared config or credentials file exists (where botocore reads it):
+    without one a profile has nothing to say, and botocore need not be loaded to ask."""
+    files = (
+        os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config",
+        os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials",
+    )
+    return any(os.path.isfile(os.path.expanduser(path)) for path in files)
+
+
 def _profile_endpoint() -> tuple[str, str] | None:
     """The ``endpoint_url`` the AWS profile gives S3 (its ``services`` section first), and
     which profile: boto3 would use it when no variable names an endpoint."""
     if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        return None
+    if not shared_config_present():
         return None
     import botocore.session
     from botocore.exceptions import BotoCoreError

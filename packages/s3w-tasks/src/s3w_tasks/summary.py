@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,6 +33,15 @@ RUN_SAMPLES = (
     "s3w_run_duration_seconds",
     "s3w_run_items",
     "s3w_run_bytes",
+)
+#: The environment names that give a summary somewhere to go (the Redis of ``s3w status``,
+#: a Pushgateway): with none of them set, :func:`publish` has nothing to do and loads nothing.
+DESTINATIONS = (
+    "PM_REDIS_URL",
+    "S3W_BROKER_URL",
+    "CELERY_BROKER_URL",
+    "S3W_PROGRESS_REDIS_URL",
+    "S3W_PUSHGATEWAY_URL",
 )
 #: How long a command's last run is kept in Redis.
 KEEP = 90 * 24 * 3600
@@ -151,6 +162,8 @@ def last_runs(commands: tuple[str, ...], deployment: str, client: Any) -> dict[s
 def publish(summary: RunSummary) -> list[str]:
     """Record the summary and push it when ``S3W_PUSHGATEWAY_URL`` is set. Returns one line
     per problem (the run itself is not failed by them; the caller prints them)."""
+    if summary.dry_run or not has_destination(os.environ):
+        return []  # before the worker's settings (and SQLAlchemy, Redis) are imported
     import redis
 
     from s3w_tasks import contract
@@ -166,7 +179,7 @@ def publish(summary: RunSummary) -> list[str]:
     # Kept where the workers' Redis is: only when the environment names one (a bare
     # ``s3w sync`` on a laptop writes nowhere).
     named = {"redis_url", "broker_url_override", "progress_redis_url"} & settings.model_fields_set
-    if named and not summary.dry_run:
+    if named:
         try:
             client = _quick_client(settings)
             try:
@@ -175,13 +188,19 @@ def publish(summary: RunSummary) -> list[str]:
                 client.close()
         except (redis.RedisError, OSError, TaskError) as exc:
             problems.append(f"last run not recorded for s3w status: {describe(exc)}")
-    if settings.pushgateway_url is not None and not summary.dry_run:
+    if settings.pushgateway_url is not None:
         url = settings.pushgateway_url.get_secret_value()
         try:
             push(summary, url, deployment)
         except OSError as exc:
             problems.append(f"summary not pushed to S3W_PUSHGATEWAY_URL: {_reason(exc)}")
     return problems
+
+
+def has_destination(environ: Mapping[str, str]) -> bool:
+    """Whether ``environ`` names a place for the summary (names as the settings read them,
+    in any case)."""
+    return any(name.upper() in DESTINATIONS for name in environ)
 
 
 def _quick_client(settings: Any) -> Any:

@@ -117,6 +117,8 @@ class _Copier:
         return item.key, item.size, "server"
 
     def _managed_copy(self, item: Copy, source_key: str) -> Copied:
+        from s3w_storage.client import transfer_config
+
         info = self.source.head(item.key)
         extra: dict[str, Any] = {"MetadataDirective": "REPLACE", **copy_source_params(self.source)}
         if info is not None:
@@ -128,7 +130,7 @@ class _Copier:
                 self.target.bucket,
                 self.target.full_key(item.key),
                 ExtraArgs=extra,
-                Config=self.target.transfer,
+                Config=transfer_config(self.target.settings),
             )
         except (ClientError, BotoCoreError) as exc:
             raise self.target.error(exc, item.key) from exc

@@ -127,7 +127,11 @@ def execute(
     large = [u for u in plan.uploads if u.file.size >= threshold]
     processes = _processes(options, len(small))
     result.processes = processes
-    data = DataPlane(storage.settings, concurrency=jobs)
+    # The listing's data plane (and its open connections) when it has the same concurrency.
+    same = jobs == storage.settings.max_concurrency
+    data = (
+        storage.data if same or not plan.uploads else DataPlane(storage.settings, concurrency=jobs)
+    )
     if processes:
         for outcome in _put_in_processes(data, small, processes, jobs, report):
             record(outcome)
