@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from s3w_storage.profiles import profile_region, profile_value
+
 if TYPE_CHECKING:
     from s3w_storage.settings import StorageSettings
 
@@ -43,7 +45,7 @@ class Connection:
 def connection_for(settings: StorageSettings) -> Connection:
     """The one answer to "how do we reach the store" for ``settings``."""
     endpoint, source = settings.endpoint_and_source
-    region = settings.effective_region or _profile_region() or "us-east-1"
+    region = settings.effective_region or profile_region() or "us-east-1"
     style = settings.effective_addressing_style
     url = endpoint or f"https://s3.{region}.amazonaws.com"
     scheme = urlsplit(url).scheme or "https"
@@ -55,7 +57,7 @@ def connection_for(settings: StorageSettings) -> Connection:
         region=region,
         virtual_hosted=style == "virtual" or (style == "auto" and endpoint is None),
         allow_http=scheme == "http",
-        ca_bundle=os.environ.get("AWS_CA_BUNDLE") or _profile_value("ca_bundle"),
+        ca_bundle=os.environ.get("AWS_CA_BUNDLE") or profile_value("ca_bundle"),
         proxy=proxy,
         no_proxy=no_proxy,
         connect_timeout=settings.connect_timeout,
@@ -84,25 +86,3 @@ def _proxy_for(scheme: str, host: str) -> tuple[str | None, str | None]:
             "are supported; set HTTPS_PROXY/HTTP_PROXY to one"
         )
     return url, found.get("no")
-
-
-def _profile_value(name: str) -> str | None:
-    from s3w_storage.settings import shared_config_present
-
-    if not shared_config_present():
-        return None
-    import botocore.session
-    from botocore.exceptions import BotoCoreError
-
-    try:
-        value = botocore.session.Session().get_scoped_config().get(name)
-    except BotoCoreError:
-        return None
-    return str(value) if value else None
-
-
-def _profile_region() -> str | None:
-    import botocore.session
-
-    region = botocore.session.Session().get_config_variable("region")
-    return str(region) if region else None

@@ -14,6 +14,7 @@ from pydantic_settings import SettingsConfigDict
 
 from s3w_storage.archive_settings import ArchiveSettings
 from s3w_storage.errors import ConfigError, StorageError, translate
+from s3w_storage.profiles import profile_endpoint
 
 MAX_PRESIGN_EXPIRY = 604_800  # seven days: the SigV4 limit
 
@@ -172,7 +173,7 @@ class StorageSettings(ArchiveSettings):
             return self.aws_endpoint_url.rstrip("/"), "AWS_ENDPOINT_URL"
         if self.backend == "cloudflare" and self.r2_account_id:
             return f"https://{self.r2_account_id}.r2.cloudflarestorage.com", "R2_ACCOUNT_ID"
-        profile = _profile_endpoint()
+        profile = profile_endpoint()
         if profile:
             return profile[0].rstrip("/"), profile[1]
         return None, "default (AWS regional endpoint)"
@@ -303,43 +304,6 @@ def _endpoint_problems(url: str, allow_http: bool, source: str = "PM_S3_ENDPOINT
             "or set PM_S3_ALLOW_HTTP=true for a trusted network"
         ]
     return []
-
-
-def shared_config_present() -> bool:
-    """Whether an AWS shared config or credentials file exists (where botocore reads it):
-    without one a profile has nothing to say, and botocore need not be loaded to ask."""
-    files = (
-        os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config",
-        os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials",
-    )
-    return any(os.path.isfile(os.path.expanduser(path)) for path in files)
-
-
-def _profile_endpoint() -> tuple[str, str] | None:
-    """The ``endpoint_url`` the AWS profile gives S3 (its ``services`` section first), and
-    which profile: boto3 would use it when no variable names an endpoint."""
-    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
-        return None
-    if not shared_config_present():
-        return None
-    import botocore.session
-    from botocore.exceptions import BotoCoreError
-
-    session = botocore.session.Session()
-    try:
-        scoped = session.get_scoped_config()
-        full = session.full_config
-    except BotoCoreError:
-        return None
-    name = session.profile or "default"
-    services = scoped.get("services")
-    if isinstance(services, str):
-        section = full.get("services", {}).get(services, {}).get("s3", {})
-        if isinstance(section, dict) and section.get("endpoint_url"):
-            return str(section["endpoint_url"]), f"profile {name} (services {services})"
-    if scoped.get("endpoint_url"):
-        return str(scoped["endpoint_url"]), f"profile {name}"
-    return None
 
 
 def _is_loopback(host: str) -> bool:
