@@ -119,6 +119,7 @@ def restore_rounds(
         def ours(number: int = number) -> None:
             dest = work / f"s3w-{number}"
             argv = [s3w, "restore", str(dest), "--json", "--no-progress"]
+            os.sync()  # no tool waits for the write-back of another's files
             started = time.perf_counter()
             done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
             times["s3w restore"].append(time.perf_counter() - started)
@@ -132,6 +133,7 @@ def restore_rounds(
                 dest = work / f"s5cmd-{number}"
                 dest.mkdir()
                 argv = [s5cmd, "--endpoint-url", server.endpoint, "sync"]
+                os.sync()
                 times["s5cmd sync"].append(
                     _run([*argv, f"s3://{BUCKET}/{PREFIX}/*", f"{dest}/"], creds)
                 )
@@ -139,6 +141,7 @@ def restore_rounds(
             if rclone is not None:
                 dest = work / f"rclone-{number}"
                 src = f"src:{BUCKET}/{PREFIX}"
+                os.sync()
                 times["rclone copy"].append(
                     _run([rclone, "copy", src, str(dest), *RCLONE_TUNING], rclone_env)
                 )
@@ -340,7 +343,8 @@ def _write_doc(table: str, files: int, rounds: int, notes: list[str]) -> None:
             BEGIN,
             "",
             f"Measured by `{' '.join(['python', 'benchmarks/bench_restore.py', *sys.argv[1:]])}` "
-            f"({files:,} files, median of {rounds} round(s), tools alternating first) on {platform.machine()} with "
+            f"({files:,} files, median of {rounds} round(s), tools alternating first, the file "
+            f"system synced before each run) on {platform.machine()} with "
             f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {version or 'no rclone'}; "
             "one embedded SeaweedFS and PostgreSQL on the same machine, which is shared with "
             "other work, so absolute times vary between runs.",
