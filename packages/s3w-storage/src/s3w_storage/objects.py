@@ -66,8 +66,7 @@ class DeleteResult:
 
 
 class Storage:
-    """One bucket and prefix, reached through one client (or ``build``, called on first
-    use: a sync whose bytes all go through the data plane never loads botocore)."""
+    """One bucket and prefix; its boto3 client is given, or ``build`` makes it on first use."""
 
     def __init__(
         self,
@@ -88,10 +87,11 @@ class Storage:
     @property
     def client(self) -> S3Client:
         """The boto3 client (control-plane calls, presigning), built on first use."""
-        with self._lock:
-            if self._client is None and self._build is not None:
-                self._client = self._build()
-            return self._client  # type: ignore[return-value]  # one of the two was given
+        if self._client is None:  # the lock only until the client exists
+            with self._lock:
+                if self._client is None and self._build is not None:
+                    self._client = self._build()
+        return self._client  # type: ignore[return-value]  # one of the two was given
 
     @classmethod
     def for_settings(cls, settings: StorageSettings) -> Storage:
