@@ -29,6 +29,27 @@ from tests.support.stack import Stack, bulk_documents, pdf_bytes, query
 ENV = {"S3W_VISIBILITY_TIMEOUT": "10"}
 
 
+def dropped_after_receipt(
+    task: str, last: dict[str, tuple[int, str]], held: dict[int, set[str]]
+) -> bool:
+    """Whether a task without an outcome was lost by s3w rather than by the transport.
+
+    Kombu's Redis transport pops a message (BRPOP) and then records it as unacknowledged in
+    a second command: a worker killed between the two loses that message before any s3w code
+    sees it. That can happen to any delivery: the first, a retry's new message, or one put
+    back from a dead worker's unacknowledged set. So a task is s3w's loss only when the last
+    thing logged about it is a receipt and the message did not stay unacknowledged: a worker
+    still running got it and never finished it, or a killed worker had got it but no longer
+    held it unacknowledged when it died (acknowledged before it ran).
+    """
+    worker, event = last.get(task, (-1, ""))
+    if event != "received":
+        return False  # its last message was never received: lost in the pop window
+    if worker in held:
+        return task not in held[worker]  # held: put back, then lost in a later pop window
+    return True
+
+
 @pytest.mark.timeout(1800)  # the full size takes minutes
 def test_worker_sigkilled_repeatedly(make_stack: Callable[..., Stack]) -> None:
     total, kills = size(150, 1_000), size(3, 10)
@@ -70,20 +91,35 @@ def test_worker_sigkilled_repeatedly(make_stack: Callable[..., Stack]) -> None:
         task_ids.append(send("s3_worker_generate_doc_thumbnail", doc_id=str(row.doc_id)))
     # Kill after these many finished tasks (random, spread over the first 85% of the run).
     points = sorted(rng.sample(range(len(task_ids) // 20, len(task_ids) * 85 // 100), kills))
+    # What each killed worker held unacknowledged when it died (by the worker's index).
+    held: dict[int, set[str]] = {}
     for point in points:
         st.wait_for_count(point, timeout=300)
         st.workers[-1].kill()
+        held[len(st.workers) - 1] = st.unacked_ids()
         st.start_worker(concurrency=2)
     outcomes, _ = st.wait_settled(task_ids, timeout=600)
-    # Kombu's Redis transport pops a message (BRPOP) and then records it as unacknowledged
-    # in a second command: a worker killed between the two loses that message before any
-    # s3w code sees it. Such a message was never logged as received. A message lost after
-    # a worker received it would be s3w's loss, and fails the test.
     lost = [t for t in task_ids if t not in outcomes]
-    lost_after_receipt = sorted(set(lost) & st.received())
-    assert lost_after_receipt == [], lost_after_receipt
+    lost_by_s3w = sorted(t for t in lost if dropped_after_receipt(t, st.last_events(), held))
+    assert lost_by_s3w == [], lost_by_s3w
     resent = [st.send(sent[t][0], **sent[t][1]) for t in lost]
     outcomes.update(st.wait_for_outcomes(resent, timeout=300))
+    # A thumbnail that gave up waiting for its document while the document's own task was
+    # lost is asked for again, as the core does for a document whose preview is not ready.
+    doc_of = {str(r.version_id): str(r.doc_id) for r in rows}
+    waited_on = {doc_of.get(v, "") for t in lost for v in sent[t][1].get("doc_ver_ids", [])}
+    waited_on |= {sent[t][1].get("document_id", "") for t in lost}
+    gave_up = [
+        t
+        for t, o in outcomes.items()
+        if o == "failed"
+        and sent[t][0] == "s3_worker_generate_doc_thumbnail"
+        and sent[t][1]["doc_id"] in waited_on
+    ]
+    for t in gave_up:
+        del outcomes[t]
+    again_after_loss = [st.send(sent[t][0], **sent[t][1]) for t in gave_up]
+    outcomes.update(st.wait_for_outcomes(again_after_loss, timeout=300))
     # A redelivered (or late) add_doc_vers that runs after the thumbnail resets the preview to
     # NULL, as for any new upload; the core then asks for the thumbnail on its next poll.
     # Do what the core does, once.
@@ -124,22 +160,22 @@ def test_worker_sigkilled_repeatedly(make_stack: Callable[..., Stack]) -> None:
         "Worker SIGKILLed at random moments",
         result=(
             f"{len(task_ids) - len(failed) - len(lost)}/{len(task_ids)} tasks ok, {len(lost)} "
-            "lost in the Redis transport's pop-to-unacked window (never received; re-sent, "
-            f"then ok); {len(twice)} ran twice "
+            "lost in the Redis transport's pop-to-unacked window (re-sent, then ok); "
+            f"{len(twice)} ran twice "
             f"(redelivered after the kill), visible duplicates 0 versions / "
             f"{len(wrong_pages)} page sets; documents not ready or preview not ready: "
             f"{len(bad_status)} (the core re-requested {len(reset)} thumbnail(s) reset to NULL "
-            "by a late add_doc_vers)"
+            f"by a late add_doc_vers, and {len(gave_up)} that gave up waiting on a lost task)"
         ),
         figure=f"{kills} SIGKILLs of the whole worker after {points} finished tasks (seed {seed})",
         tasks=len(task_ids),
         kills=kills,
         ran_twice=len(twice),
-        rerequested=len(reset),
+        rerequested=len(reset) + len(gave_up),
         lost_in_transport=len(lost),
         seed=seed,
     )
-    assert failed == [], st.failure_lines()[:5]
+    assert failed == [], [line for line in st.failure_lines() if line.split()[1] in failed][:5]
     assert bad_status == [], bad_status[:5]
     assert versions == [], versions[:5]
     assert len(pages) == docs, f"{len(pages)} versions with pages, expected {docs}"

@@ -295,6 +295,35 @@ class Stack:
             found.update(_RECEIVED.findall(worker.log()))
         return found
 
+    def last_events(self) -> dict[str, tuple[int, str]]:
+        """Task id -> (index of the worker, ``received``/``retry``/``ok``/``failed``) of the
+        last thing logged about it. The stack's workers run one after another (a killed one is
+        dead before the next starts), so the worker's index orders events across logs."""
+        last: dict[str, tuple[int, str]] = {}
+        for index, worker in enumerate(self.workers):
+            for line in worker.log().splitlines():
+                if received := _RECEIVED.search(line):
+                    last[received.group(1)] = (index, "received")
+                elif outcome := _OUTCOME.search(line):
+                    last[outcome.group(2)] = (index, outcome.group(3))
+        return last
+
+    def unacked_ids(self) -> set[str]:
+        """Task ids of the messages delivered but not yet acknowledged: those in the Redis
+        transport's ``unacked`` hash, which go back to their queue after the visibility
+        timeout when the worker that holds them dies."""
+        import json
+
+        import redis
+
+        client = redis.Redis.from_url(self.broker_url)
+        try:
+            held = client.hvals("unacked")
+        finally:
+            client.close()
+        # Each value is [message, exchange, routing key]; protocol 2 keeps the id in headers.
+        return {str(json.loads(value)[0]["headers"]["id"]) for value in held}
+
     def broker_idle(self) -> bool:
         """Nothing queued for this stack and nothing delivered-but-unacknowledged."""
         import redis
