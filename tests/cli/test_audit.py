@@ -160,3 +160,38 @@ def test_checksum_catches_an_object_overwritten_with_the_same_size(
     assert _audit(s3w, code=0)["ok"] is True  # sizes agree
     report = _audit(s3w, "--checksum", code=1)
     assert _found(report) == {"different": [f"{key} (same size, other content)"]}
+
+
+def test_checksum_compares_multipart_objects_by_their_parts(
+    env: dict[str, str],
+    s3w: Run,
+    media_root: Path,
+    s3: Any,
+    bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A multipart object keeps no whole-content MD5: the audit recomputes its ETag (the MD5
+    of the parts' MD5s) from the file, and catches other bytes of the same size."""
+    from boto3.s3.transfer import TransferConfig
+
+    part = 5 * 1024 * 1024
+    monkeypatch.setenv("PM_S3_MULTIPART_THRESHOLD", str(part))
+    monkeypatch.setenv("PM_S3_MULTIPART_CHUNKSIZE", str(part))
+    db = env["db"]
+    user = pm.insert_user(db)
+    doc = pm.insert_document(db, user, preview_status=None)
+    data = os.urandom(2 * part + 1000)
+    pm.media_file(media_root, doc.version, data)
+    s3w("sync", str(media_root), "--json", "--no-progress")
+    key = pm.docver_key(doc.version.id, "document.pdf")
+    head = s3.head_object(Bucket=bucket, Key=key)
+    assert head["ETag"].endswith('-3"') and "s3w-md5" not in head["Metadata"]
+    assert _audit(s3w, "--checksum", code=0)["ok"] is True
+
+    other = media_root.parent / "other.bin"
+    other.write_bytes(os.urandom(len(data)))
+    config = TransferConfig(multipart_threshold=part, multipart_chunksize=part)
+    s3.upload_file(str(other), bucket, key, Config=config)
+    assert s3.head_object(Bucket=bucket, Key=key)["ETag"].endswith('-3"')
+    report = _audit(s3w, "--checksum", code=1)
+    assert _found(report) == {"different": [f"{key} (same size, other content)"]}

@@ -100,8 +100,8 @@ def test_full_migrate_copies_everything_and_a_rerun_copies_nothing(
 
     again = migrate(source.storage, target.storage)
     assert (again.copied, again.planned, again.unchanged) == (0, 0, len(objects))
-    # The multipart source (6 MiB parts, no stored MD5) and its copy (5 MiB parts, the MD5
-    # stored) have different ETags: the source was read once to compare, not copied again.
+    # The multipart source (6 MiB parts) and its copy (5 MiB parts) have different ETags: the
+    # source was read once to compute the copy's ETag from its parts, not copied again.
     assert again.hashed == 1
 
     report = verify(source.storage, target.storage)

@@ -193,8 +193,9 @@ def _difference(
     stored = etag.lower()
     if "-" in etag:
         value = data.stored_md5(data.head + key)
-        if value is None:
-            return None  # no MD5 the store can give
+        if value is None:  # the multipart ETag, recomputed from the file's parts
+            same = data.matches_file(data.head + key, etag, None, disk[1])
+            return None if same is not False else "same size, other content"
         stored = str(value).lower()
     return None if digest == stored else "same size, other content"
 

@@ -16,11 +16,18 @@ becomes a whole new one, and the caller is told "changed during upload".
 
 from __future__ import annotations
 
-from s3w_storage.dataplane.reads import Reads
+from s3w_storage.dataplane.reads import PartsMD5, Reads
 from s3w_storage.dataplane.writes import CHANGED, ChangedDuringUpload, Writes, key_problem
 from s3w_storage.protection import MD5_METADATA
 
-__all__ = ["CHANGED", "MD5_METADATA", "ChangedDuringUpload", "DataPlane", "key_problem"]
+__all__ = [
+    "CHANGED",
+    "MD5_METADATA",
+    "ChangedDuringUpload",
+    "DataPlane",
+    "PartsMD5",
+    "key_problem",
+]
 
 
 class DataPlane(Writes, Reads):

@@ -109,27 +109,41 @@ class Reads(BucketStore):
         self, full: str, etag: str, stored_md5: str | None, blocks: list[bytes] | Any
     ) -> str | None:
         """None when the content (``blocks``, or an open file) matches what the store
-        holds for it, else what is wrong."""
+        holds for it, or when the store gives nothing to compare with; else what is wrong."""
+        found = self._digests(full, etag, stored_md5, blocks)
+        if found is None or found[0] == found[1]:
+            return None
+        return f"its content does not match the stored MD5 ({found[0]} != {found[1]})"
+
+    def matches_file(self, full: str, etag: str, stored_md5: str | None, path: str) -> bool | None:
+        """Whether the file at ``path`` holds the object's content: by the MD5 s3w stored,
+        the ETag, or a multipart ETag recomputed from the file's parts; None when the store
+        gives nothing to compare with. Raises OSError or StorageError."""
+        with open(path, "rb", buffering=0) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            found = self._digests(full, etag, stored_md5, _FileBlocks(handle.fileno(), size))
+        return None if found is None else found[0] == found[1]
+
+    def _digests(
+        self, full: str, etag: str, stored_md5: str | None, blocks: list[bytes] | Any
+    ) -> tuple[str, str] | None:
+        """(the content's digest, the store's) in the form the store gives, or None."""
+        if stored_md5 is None and protection.encrypts_etag(self.settings):
+            return None  # written by another tool: the ETag of SSE-KMS/SSE-C is no MD5
         if stored_md5 is None and "-" in etag:
             count = etag.rsplit("-", 1)[1]
-            size = _total(blocks)
-            part = self._part_size(full, int(count) if count.isdigit() else 0, size)
+            part = self.part_size(full, int(count) if count.isdigit() else 0, _total(blocks))
             if part is None:
                 return None  # no MD5 the store can give: nothing to compare with
-            digest = _multipart_md5(blocks, part)
-            expected = etag
-        else:
-            digest = _md5(blocks)
-            if stored_md5 is None and protection.encrypts_etag(self.settings):
-                return None  # written by another tool: the ETag of SSE-KMS/SSE-C is no MD5
-            expected = (stored_md5 or etag).lower()
-            if not re.fullmatch(r"[0-9a-f]{32}", expected):
-                return None  # an ETag that is not an MD5 (SSE-KMS, SSE-C)
-        if digest == expected:
-            return None
-        return f"its content does not match the stored MD5 ({digest} != {expected})"
+            return _multipart_md5(blocks, part), etag.lower()
+        expected = (stored_md5 or etag).lower()
+        if not re.fullmatch(r"[0-9a-f]{32}", expected):
+            return None  # an ETag that is not an MD5 (SSE-KMS, SSE-C)
+        return _md5(blocks), expected
 
-    def _part_size(self, full: str, count: int, size: int) -> int | None:
+    def part_size(self, full: str, count: int, size: int) -> int | None:
+        """The part size of a multipart object of ``count`` parts and ``size`` bytes: s3w's
+        own, or the first part's length; None when the store cannot say."""
         if count <= 0:
             return None
         chunk = self.settings.multipart_chunksize
@@ -188,7 +202,7 @@ class Reads(BucketStore):
         count = etag.rsplit("-", 1)[1] if "-" in etag else ""
         part = None
         if count.isdigit() and not protection.encrypts_etag(self.settings):
-            part = self._part_size(full, int(count), size)
+            part = self.part_size(full, int(count), size)
         step = part or chunk
         digests: dict[int, bytes] = {}
 
@@ -295,9 +309,38 @@ def _md5(blocks: Any) -> str:
 
 def _multipart_md5(blocks: Any, part: int) -> str:
     """The ETag S3 gives a multipart upload with parts of ``part`` bytes."""
-    digests = [hashlib.md5(p, usedforsecurity=False).digest() for p in _ranges(blocks, part)]
-    combined = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
-    return f"{combined}-{len(digests)}"
+    digest = PartsMD5(part)
+    for piece in _ranges(blocks, part):
+        digest.update(piece)
+    return digest.hexdigest()
+
+
+class PartsMD5:
+    """The ETag S3 gives a multipart upload with parts of ``part`` bytes (the MD5 of the
+    parts' MD5s, then ``-`` and the count), fed with blocks of any size."""
+
+    def __init__(self, part: int) -> None:
+        self.part = part
+        self._done: list[bytes] = []
+        self._current = hashlib.md5(usedforsecurity=False)
+        self._filled = 0
+
+    def update(self, block: bytes) -> None:
+        view = memoryview(block)
+        while view:
+            take = min(len(view), self.part - self._filled)
+            self._current.update(view[:take])
+            self._filled += take
+            view = view[take:]
+            if self._filled == self.part:
+                self._done.append(self._current.digest())
+                self._current = hashlib.md5(usedforsecurity=False)
+                self._filled = 0
+
+    def hexdigest(self) -> str:
+        digests = self._done + ([self._current.digest()] if self._filled else [])
+        combined = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
+        return f"{combined}-{len(digests)}"
 
 
 def _headers(etag: str, attributes: Mapping[str, str]) -> dict[str, str]:

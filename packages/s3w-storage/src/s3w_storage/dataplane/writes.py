@@ -85,7 +85,9 @@ class Writes(BucketStore):
                     _check_unchanged(handle, before, path)
                     self.put_bytes(full, data, attributes)
                 return size
-            if MD5_METADATA not in attributes:
+            if MD5_METADATA not in attributes and protection.encrypts_etag(self.settings):
+                # The ETag under SSE-KMS or SSE-C is no MD5: the content's MD5 is kept in the
+                # metadata. Otherwise readers check the multipart ETag (the parts' MD5s).
                 attributes[MD5_METADATA] = _md5_of(handle, size, path)
             handle.seek(0)
             self.abort_stale_uploads([full])

@@ -8,9 +8,9 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from s3w_storage.dataplane import DataPlane
+from s3w_storage.dataplane import DataPlane, PartsMD5
 from s3w_storage.errors import StorageError
 from s3w_storage.protection import MD5_METADATA, encrypts_etag
 from s3w_storage.sync.listing import MAX_SHARDS, RemoteObject
@@ -101,13 +101,24 @@ def _stored_md5(storage: Storage, key: str) -> str | None:
     return value if re.fullmatch(r"[0-9a-f]{32}", value) else None
 
 
-def stream_md5(storage: Storage, key: str) -> str:
-    """MD5 of the object's content, read in parts (never whole in memory)."""
+def stream_md5(storage: Storage, key: str, part: int | None = None) -> str:
+    """MD5 of the object's content, read in parts (never whole in memory); with ``part``,
+    the ETag a multipart upload of that part size would have."""
     blocks, _headers = storage.data.stream(storage.full_key(key))
-    digest = hashlib.md5(usedforsecurity=False)
+    digest: Any = hashlib.md5(usedforsecurity=False) if part is None else PartsMD5(part)
     for block in blocks:
         digest.update(block)
-    return digest.hexdigest()
+    return str(digest.hexdigest())
+
+
+def _part_size(storage: Storage, key: str, obj: RemoteObject) -> int | None:
+    """The part size of a multipart object whose ETag is the MD5 of its parts' MD5s."""
+    if not obj.is_multipart or encrypts_etag(storage.settings):
+        return None
+    count = obj.etag.rsplit("-", 1)[1]
+    return storage.data.part_size(
+        storage.full_key(key), int(count) if count.isdigit() else 0, obj.size
+    )
 
 
 def _content_md5(storage: Storage, key: str, obj: RemoteObject, *, read: bool) -> str | None:
@@ -161,6 +172,10 @@ def deep_verdict(
     """
     read = 0
     dst_md5 = _content_md5(target, key, dst, read=False)
+    part = _part_size(target, key, dst) if dst_md5 is None else None
+    if part is not None:  # the target's multipart ETag, recomputed from the source's content
+        same = stream_md5(source, key, part) == dst.etag.lower()
+        return (None if same else "checksum"), 1
     if dst_md5 is None:
         if not read_target:
             return "unverifiable", read

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from s3w_storage.dataplane import PartsMD5
 from s3w_storage.errors import StorageError
 from s3w_storage.migrate.archive import KeptRetention, copy_source_params
 from s3w_storage.migrate.compare import Difference, stream_md5
 from s3w_storage.migrate.plan import Copy, MigrateOptions, MigratePlan, build_plan
-from s3w_storage.protection import MD5_METADATA
+from s3w_storage.protection import MD5_METADATA, encrypts_etag
 from s3w_storage.results import Progress, RunResult
 
 if TYPE_CHECKING:
@@ -146,20 +147,25 @@ class _Copier:
     def _multipart(self, item: Copy, on_bytes: Callable[[int], None] | None) -> Copied:
         """Stream the source into a multipart upload, each part with its checksum; the
         content's MD5 must match the source's or the upload is aborted."""
-        blocks, headers = self.source.data.stream(self.source.full_key(item.key))
+        full = self.source.full_key(item.key)
+        blocks, headers = self.source.data.stream(full)
         attributes = _attributes(headers)
         etag = headers.get("ETag", "").strip('"').lower()
-        if MD5_METADATA not in attributes:
-            if "-" not in etag:
-                attributes[MD5_METADATA] = etag
-            else:  # a multipart source without a stored MD5: hash it first, so the target has one
-                attributes[MD5_METADATA] = stream_md5(self.source, item.key)
-        expected = attributes[MD5_METADATA]
+        expected = attributes.get(MD5_METADATA) or ("" if "-" in etag else etag)
+        part = None
+        if not expected:  # a multipart source without a stored MD5: its ETag says the parts'
+            count = etag.rsplit("-", 1)[1]
+            part = self.source.data.part_size(full, int(count) if count.isdigit() else 0, item.size)
+            if part is not None and not encrypts_etag(self.target.settings):
+                expected = etag
+            else:  # hash it first: the target's ETag will be no MD5, so it keeps one
+                expected = attributes[MD5_METADATA] = stream_md5(self.source, item.key)
+                part = None
         total = 0
 
         def checked() -> Iterator[bytes]:
             nonlocal total
-            digest = hashlib.md5(usedforsecurity=False)
+            digest: Any = hashlib.md5(usedforsecurity=False) if part is None else PartsMD5(part)
             for block in blocks:
                 digest.update(block)
                 total += len(block)

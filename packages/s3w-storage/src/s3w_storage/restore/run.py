@@ -219,11 +219,10 @@ class _Worker:
         )
 
     def same_content(self, obj: Listed, path: str) -> bool | None:
-        """The local file's MD5 against the object's (ETag, or the MD5 a sync stored for a
-        multipart upload); None when the store has no MD5 to compare with."""
-        digest = file_md5(path)
+        """The local file's MD5 against the object's (ETag, the MD5 s3w stored, or a multipart
+        ETag recomputed from the file's parts); None when the store has nothing to compare with."""
         if "-" not in obj.etag:
-            return digest == obj.etag.lower()
+            return file_md5(path) == obj.etag.lower()
         import obstore
 
         try:
@@ -231,4 +230,6 @@ class _Worker:
         except Exception as exc:
             raise self.data.error(exc, obj.full, "HeadObject") from exc
         stored = attributes.get(MD5_METADATA)
-        return None if stored is None else str(stored).lower() == digest
+        if stored is not None:
+            return str(stored).lower() == file_md5(path)
+        return self.data.matches_file(obj.full, obj.etag, None, path)

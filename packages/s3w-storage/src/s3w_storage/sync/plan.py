@@ -180,15 +180,17 @@ def _compare(
     from s3w_storage.errors import StorageError
 
     try:
-        digest = file_md5(local.path)
+        if not obj.is_multipart:
+            return local, file_md5(local.path) != obj.etag.lower()
+        info = storage.head(local.key)
+        stored = info.metadata.get(MD5_METADATA) if info is not None else None
+        if stored:
+            return local, stored.lower() != file_md5(local.path)
+        # The multipart ETag, recomputed from the file's parts; nothing to compare with
+        # (another tool's parts of unknown size): upload.
+        same = storage.data.matches_file(storage.full_key(local.key), obj.etag, None, local.path)
+        return local, same is not True
     except OSError as exc:
         return local, Failure(local.key, f"cannot read {local.path}: {exc.strerror}")
-    if not obj.is_multipart:
-        return local, digest != obj.etag.lower()
-    try:
-        info = storage.head(local.key)
     except StorageError as exc:
         return local, Failure(local.key, str(exc))
-    stored = (info.metadata.get(MD5_METADATA) if info is not None else None) or ""
-    # No stored MD5 (uploaded by another tool): the content cannot be compared, so upload.
-    return local, stored.lower() != digest
