@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from s3w_storage.bounded import bounded_map
 from s3w_storage.dataplane import PartsMD5
 from s3w_storage.errors import StorageError
 from s3w_storage.migrate.archive import KeptRetention, copy_source_params
@@ -236,7 +236,10 @@ def execute(
     small = [c for c in copies if c.size <= IN_MEMORY or plan.server_side]
     large = [c for c in copies if c.size > IN_MEMORY and not plan.server_side]
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="s3w-copy") as pool:
-        outcomes = list(_bounded_map(pool, one, small, jobs * 4, report))
+        outcomes = []
+        for item, done in bounded_map(pool, one, small, jobs * 4):
+            report(1, 0 if isinstance(done, StorageError) else done[1])
+            outcomes.append((item, done))
     # Large objects one at a time: each already sends its parts concurrently.
     for item in large:
         outcomes.append(one(item))
@@ -255,29 +258,6 @@ def execute(
         else:
             result.streamed_copies += 1
     return result
-
-
-def _bounded_map(
-    pool: ThreadPoolExecutor,
-    func: Callable[[Copy], Outcome],
-    items: Sequence[Copy],
-    window: int,
-    report: Progress,
-) -> Iterator[Outcome]:
-    """``pool.map`` that keeps at most ``window`` items submitted, so that an interrupt
-    stops the run soon and memory stays bounded; reports each outcome as it is taken."""
-    pending: deque[Future[Outcome]] = deque()
-    queue = iter(items)
-    while True:
-        for item in queue:
-            pending.append(pool.submit(func, item))
-            if len(pending) >= window:
-                break
-        if not pending:
-            return
-        item, done = pending.popleft().result()
-        report(1, 0 if isinstance(done, StorageError) else done[1])
-        yield item, done
 
 
 def migrate(

@@ -17,6 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from s3w_storage.bounded import bounded_map
 from s3w_storage.dataplane import CHANGED, DataPlane
 from s3w_storage.errors import StorageError
 from s3w_storage.results import Progress, RunResult
@@ -138,7 +139,9 @@ def execute(
     elif small:
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="s3w-put") as pool:
             items = ((u.file.key, u.file.path) for u in small)
-            for outcome in pool.map(lambda item: put_one(data, item), items):
+            # A window of calls in flight, not one per file: memory stays flat however
+            # many files change.
+            for outcome in bounded_map(pool, lambda item: put_one(data, item), items, jobs * 4):
                 record(outcome)
                 report(1, outcome[1])
     for upload in large:
