@@ -47,8 +47,8 @@ MiB = 2**20
 
 
 def _storage(server: SeaweedS3, bucket: str):  # type: ignore[no-untyped-def]
-    """A Storage with the package defaults (plus any PM_S3_* tuning in the environment)."""
-    from s3w_storage.client import make_client
+    """A Storage with the package defaults (plus any PM_S3_* tuning in the environment), made
+    as a library user makes one: its boto3 client is built only if a call needs it."""
     from s3w_storage.objects import Storage
     from s3w_storage.settings import StorageSettings
 
@@ -60,7 +60,7 @@ def _storage(server: SeaweedS3, bucket: str):  # type: ignore[no-untyped-def]
         aws_region_name="us-east-1",
         endpoint_url=server.endpoint,
     )
-    return Storage(make_client(settings), settings)
+    return Storage.for_settings(settings)
 
 
 def _s5cmd_env(server: SeaweedS3) -> dict[str, str]:
