@@ -151,16 +151,22 @@ class _Copier:
         blocks, headers = self.source.data.stream(full)
         attributes = _attributes(headers)
         etag = headers.get("ETag", "").strip('"').lower()
-        expected = attributes.get(MD5_METADATA) or ("" if "-" in etag else etag)
-        part = None
-        if not expected:  # a multipart source without a stored MD5: its ETag says the parts'
-            count = etag.rsplit("-", 1)[1]
-            part = self.source.data.part_size(full, int(count) if count.isdigit() else 0, item.size)
-            if part is not None and not encrypts_etag(self.target.settings):
+        # What the stream is checked against: the MD5 s3w stored, a single-part ETag, or a
+        # multipart ETag (the parts' MD5s); else the source is hashed first.
+        expected, part = attributes.get(MD5_METADATA, ""), None
+        if not expected and not encrypts_etag(self.source.settings):
+            if "-" not in etag:
                 expected = etag
-            else:  # hash it first: the target's ETag will be no MD5, so it keeps one
-                expected = attributes[MD5_METADATA] = stream_md5(self.source, item.key)
-                part = None
+            elif not encrypts_etag(self.target.settings):
+                count = etag.rsplit("-", 1)[1]
+                part = self.source.data.part_size(
+                    full, int(count) if count.isdigit() else 0, item.size
+                )
+                expected = etag if part is not None else ""
+        if not expected:
+            expected = stream_md5(self.source, item.key)
+        if part is None and encrypts_etag(self.target.settings):
+            attributes[MD5_METADATA] = expected  # the target's ETag will be no MD5
         total = 0
 
         def checked() -> Iterator[bytes]:
