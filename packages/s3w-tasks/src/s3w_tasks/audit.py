@@ -187,17 +187,8 @@ def _difference(
         return f"bucket {size} bytes, disk {disk[0]} bytes"
     if not checksum:
         return None
-    from s3w_storage.sync.plan import file_md5
-
-    digest = file_md5(disk[1])
-    stored = etag.lower()
-    if "-" in etag:
-        value = data.stored_md5(data.head + key)
-        if value is None:  # the multipart ETag, recomputed from the file's parts
-            same = data.matches_file(data.head + key, etag, None, disk[1])
-            return None if same is not False else "same size, other content"
-        stored = str(value).lower()
-    return None if digest == stored else "same size, other content"
+    same = data.matches_file(data.head + key, etag, disk[1])
+    return None if same is not False else "same size, other content"
 
 
 def _thumbnails(data: DataPlane, result: AuditResult, repairs: Repairs | None) -> None:

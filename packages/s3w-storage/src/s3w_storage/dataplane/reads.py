@@ -115,13 +115,16 @@ class Reads(BucketStore):
             return None
         return f"its content does not match the stored MD5 ({found[0]} != {found[1]})"
 
-    def matches_file(self, full: str, etag: str, stored_md5: str | None, path: str) -> bool | None:
-        """Whether the file at ``path`` holds the object's content: by the MD5 s3w stored,
-        the ETag, or a multipart ETag recomputed from the file's parts; None when the store
-        gives nothing to compare with. Raises OSError or StorageError."""
+    def matches_file(self, full: str, etag: str, path: str) -> bool | None:
+        """Whether the file at ``path`` holds the object's content: by the MD5 s3w stored
+        (looked up only where the ETag is not the content's MD5), the ETag, or a multipart
+        ETag recomputed from the file's parts; None when the store gives nothing to compare
+        with. Raises OSError or StorageError."""
+        needs_stored = "-" in etag or protection.encrypts_etag(self.settings)
+        stored = self.stored_md5(full) if needs_stored else None
         with open(path, "rb", buffering=0) as handle:
             size = os.fstat(handle.fileno()).st_size
-            found = self._digests(full, etag, stored_md5, _FileBlocks(handle.fileno(), size))
+            found = self._digests(full, etag, stored, _FileBlocks(handle.fileno(), size))
         return None if found is None else found[0] == found[1]
 
     def _digests(
@@ -131,8 +134,7 @@ class Reads(BucketStore):
         if stored_md5 is None and protection.encrypts_etag(self.settings):
             return None  # written by another tool: the ETag of SSE-KMS/SSE-C is no MD5
         if stored_md5 is None and "-" in etag:
-            count = etag.rsplit("-", 1)[1]
-            part = self.part_size(full, int(count) if count.isdigit() else 0, _total(blocks))
+            part = self.etag_part_size(full, etag, _total(blocks))
             if part is None:
                 return None  # no MD5 the store can give: nothing to compare with
             return _multipart_md5(blocks, part), etag.lower()
@@ -141,13 +143,15 @@ class Reads(BucketStore):
             return None  # an ETag that is not an MD5 (SSE-KMS, SSE-C)
         return _md5(blocks), expected
 
-    def part_size(self, full: str, count: int, size: int) -> int | None:
-        """The part size of a multipart object of ``count`` parts and ``size`` bytes: s3w's
-        own, or the first part's length; None when the store cannot say."""
-        if count <= 0:
+    def etag_part_size(self, full: str, etag: str, size: int) -> int | None:
+        """The part size of a multipart object of ``size`` bytes whose ETag is the MD5 of its
+        parts' MD5s: s3w's own, or the first part's length; None when the ETag is no such
+        thing (single-part, SSE-KMS/SSE-C) or the store cannot say."""
+        count = etag.rsplit("-", 1)[1] if "-" in etag else ""
+        if not count.isdigit() or int(count) <= 0 or protection.encrypts_etag(self.settings):
             return None
         chunk = self.settings.multipart_chunksize
-        if math.ceil(size / chunk) == count:
+        if math.ceil(size / chunk) == int(count):
             return chunk
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -199,10 +203,7 @@ class Reads(BucketStore):
                 os.pwrite(fd, data, 0)
             os.ftruncate(fd, len(data))
             return len(data), headers.get("ETag", "").strip('"')
-        count = etag.rsplit("-", 1)[1] if "-" in etag else ""
-        part = None
-        if count.isdigit() and not protection.encrypts_etag(self.settings):
-            part = self.part_size(full, int(count), size)
+        part = self.etag_part_size(full, etag, size)
         step = part or chunk
         digests: dict[int, bytes] = {}
 

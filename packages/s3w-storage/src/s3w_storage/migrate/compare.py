@@ -111,16 +111,6 @@ def stream_md5(storage: Storage, key: str, part: int | None = None) -> str:
     return str(digest.hexdigest())
 
 
-def _part_size(storage: Storage, key: str, obj: RemoteObject) -> int | None:
-    """The part size of a multipart object whose ETag is the MD5 of its parts' MD5s."""
-    if not obj.is_multipart or encrypts_etag(storage.settings):
-        return None
-    count = obj.etag.rsplit("-", 1)[1]
-    return storage.data.part_size(
-        storage.full_key(key), int(count) if count.isdigit() else 0, obj.size
-    )
-
-
 def _content_md5(storage: Storage, key: str, obj: RemoteObject, *, read: bool) -> str | None:
     """The object's content MD5: its ETag when single-part, else the stored one, else (with
     ``read``) computed by reading it; None when unknown."""
@@ -172,7 +162,9 @@ def deep_verdict(
     """
     read = 0
     dst_md5 = _content_md5(target, key, dst, read=False)
-    part = _part_size(target, key, dst) if dst_md5 is None else None
+    part = None
+    if dst_md5 is None:
+        part = target.data.etag_part_size(target.full_key(key), dst.etag, dst.size)
     if part is not None:  # the target's multipart ETag, recomputed from the source's content
         same = stream_md5(source, key, part) == dst.etag.lower()
         return (None if same else "checksum"), 1

@@ -158,10 +158,7 @@ class _Copier:
             if "-" not in etag:
                 expected = etag
             elif not encrypts_etag(self.target.settings):
-                count = etag.rsplit("-", 1)[1]
-                part = self.source.data.part_size(
-                    full, int(count) if count.isdigit() else 0, item.size
-                )
+                part = self.source.data.etag_part_size(full, etag, item.size)
                 expected = etag if part is not None else ""
         if not expected:
             expected = stream_md5(self.source, item.key)

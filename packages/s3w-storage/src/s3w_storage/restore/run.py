@@ -21,12 +21,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from s3w_storage.dataplane import MD5_METADATA, DataPlane
+from s3w_storage.dataplane import DataPlane
 from s3w_storage.errors import InvalidArgument, InvalidKey, StorageError
 from s3w_storage.keys import check_relative
 from s3w_storage.restore.fetch import Listed, ParentGuard, fetch, remove_stale
 from s3w_storage.results import Progress, RunResult, Tally
-from s3w_storage.sync.plan import file_md5
 from s3w_storage.sync.walk import Failure, KeyFilter
 
 if TYPE_CHECKING:
@@ -221,15 +220,4 @@ class _Worker:
     def same_content(self, obj: Listed, path: str) -> bool | None:
         """The local file's MD5 against the object's (ETag, the MD5 s3w stored, or a multipart
         ETag recomputed from the file's parts); None when the store has nothing to compare with."""
-        if "-" not in obj.etag:
-            return file_md5(path) == obj.etag.lower()
-        import obstore
-
-        try:
-            attributes = obstore.get(self.data.store, obj.full, options={"head": True}).attributes
-        except Exception as exc:
-            raise self.data.error(exc, obj.full, "HeadObject") from exc
-        stored = attributes.get(MD5_METADATA)
-        if stored is not None:
-            return str(stored).lower() == file_md5(path)
-        return self.data.matches_file(obj.full, obj.etag, None, path)
+        return self.data.matches_file(obj.full, obj.etag, path)

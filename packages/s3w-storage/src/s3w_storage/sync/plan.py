@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from s3w_storage.protection import MD5_METADATA
 from s3w_storage.sync.listing import MAX_SHARDS, RemoteObject, fanout_prefixes, list_remote
 from s3w_storage.sync.walk import (
     Failure,
@@ -180,15 +179,8 @@ def _compare(
     from s3w_storage.errors import StorageError
 
     try:
-        if not obj.is_multipart:
-            return local, file_md5(local.path) != obj.etag.lower()
-        info = storage.head(local.key)
-        stored = info.metadata.get(MD5_METADATA) if info is not None else None
-        if stored:
-            return local, stored.lower() != file_md5(local.path)
-        # The multipart ETag, recomputed from the file's parts; nothing to compare with
-        # (another tool's parts of unknown size): upload.
-        same = storage.data.matches_file(storage.full_key(local.key), obj.etag, None, local.path)
+        # Nothing to compare with (another tool's parts of unknown size): upload.
+        same = storage.data.matches_file(storage.full_key(local.key), obj.etag, local.path)
         return local, same is not True
     except OSError as exc:
         return local, Failure(local.key, f"cannot read {local.path}: {exc.strerror}")
